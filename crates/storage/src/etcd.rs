@@ -3,7 +3,8 @@
 //!
 //! What this module owns:
 //!
-//! - Connecting: several endpoints (one balanced gRPC channel), optional TLS from upstream's
+//! - Connecting: one connection per endpoint with failover between members (see `Member`
+//!   for why not etcd-client's balanced channel), optional TLS from upstream's
 //!   `--etcd-cafile/--etcd-certfile/--etcd-keyfile`, and a start-up probe that keeps retrying an
 //!   unreachable etcd with backoff (logging why) until [`EtcdConfig::connect_timeout`].
 //! - The key layout: every key is stored as `<prefix><key>` and handed back without the prefix.
@@ -16,8 +17,9 @@
 //!   (with `prev_kv` and progress notifications) into [`WatchEvent`]s.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -32,9 +34,11 @@ use crate::{
     Precondition, Result, Storage, WatchEvent, WatchStream, MAX_VALUE_BYTES,
 };
 
-/// How long one request may take before it is abandoned as unavailable. Long enough for a
-/// large list and for a leader election (etcd's default election timeout is 1s); short enough
-/// that a caller retrying a transient failure is not stuck behind a dead connection.
+/// How long one unary request may take before it is abandoned as unavailable (a watch is cut
+/// only by keep-alive). Longer than etcd's own request timeout (5s + 2 election timeouts, 7s
+/// by default), so that a write stuck behind a dead leader gets etcd's precise "request timed
+/// out" rather than ours; short enough that a caller retrying a transient failure is not stuck
+/// behind a dead connection.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// TCP connect timeout for one endpoint: a dead member is skipped quickly.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -90,16 +94,44 @@ impl EtcdConfig {
 
 /// A [`Storage`] backed by an etcd v3 cluster.
 pub struct EtcdStore {
-    // Held so the balanced channel's endpoint list lives as long as the store.
-    _client: Client,
-    kv: KvClient,
-    watch: WatchClient,
+    members: Vec<Member>,
+    /// The member requests go to first; moved on when it is unavailable.
+    preferred: AtomicUsize,
     keys: KeyLayout,
     /// The configured endpoints, joined, for error messages.
     endpoints: String,
+    /// How the store authenticates, for the start-up log: when etcd refuses the TLS handshake,
+    /// the connection error alone does not always say it was about certificates.
+    tls_mode: &'static str,
     /// The newest compaction this store has seen, a fallback for error reports when etcd
     /// cannot be asked.
     compacted: AtomicU64,
+}
+
+/// One etcd endpoint with its own connection.
+///
+/// Why not one etcd-client `Client` over all endpoints: its balanced channel (tower's p2c)
+/// keeps treating a dead member as ready, because tonic's reconnecting service reports ready
+/// and fails the call instead; a dead member has no requests in flight, so it even looks the
+/// least loaded, and a large share of requests keep failing for as long as it is down. With
+/// one connection per member, the store itself fails over (see [`EtcdStore::call`]).
+struct Member {
+    endpoint: String,
+    kv: KvClient,
+    watch: WatchClient,
+    // Held so the channel's endpoint list lives as long as the store.
+    _client: Client,
+}
+
+/// Which failures a request may be repeated on another member after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Retry {
+    /// Reads: any unavailability.
+    Read,
+    /// Writes: only failures that prove the request was never applied (no connection, or a
+    /// member without a leader that refused it). After a timeout or a connection lost
+    /// mid-request the write may have been applied, so the caller gets the error instead.
+    Write,
 }
 
 impl EtcdStore {
@@ -123,19 +155,33 @@ impl EtcdStore {
         if let Some(tls) = tls_options(&config)? {
             options = options.with_tls(tls);
         }
-        let client = Client::connect(&config.endpoints, Some(options))
-            .await
-            .map_err(|source| classify_error(&endpoints, source))?;
+        let mut members = Vec::with_capacity(config.endpoints.len());
+        for endpoint in &config.endpoints {
+            // Connecting is lazy: this only fails for a malformed endpoint.
+            let client = Client::connect([endpoint], Some(options.clone()))
+                .await
+                .map_err(|source| classify_error(endpoint, source))?;
+            members.push(Member {
+                endpoint: endpoint.clone(),
+                kv: client
+                    .kv_client()
+                    .max_decoding_message_size(MAX_RESPONSE_BYTES),
+                watch: client
+                    .watch_client()
+                    .max_decoding_message_size(MAX_RESPONSE_BYTES),
+                _client: client,
+            });
+        }
         let store = EtcdStore {
-            kv: client
-                .kv_client()
-                .max_decoding_message_size(MAX_RESPONSE_BYTES),
-            watch: client
-                .watch_client()
-                .max_decoding_message_size(MAX_RESPONSE_BYTES),
-            _client: client,
+            members,
+            preferred: AtomicUsize::new(0),
             keys: KeyLayout::new(&config.prefix),
             endpoints,
+            tls_mode: match (&config.ca_file, &config.cert_file) {
+                (_, Some(_)) => "client certificate",
+                (Some(_), None) => "server certificate only, no client certificate",
+                (None, None) => "none",
+            },
             compacted: AtomicU64::new(0),
         };
         store.wait_until_reachable(config.connect_timeout).await?;
@@ -147,19 +193,20 @@ impl EtcdStore {
     async fn wait_until_reachable(&self, connect_timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + connect_timeout;
         let mut backoff = INITIAL_BACKOFF;
+        let mut last_err: Option<Error> = None;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let attempt = tokio::time::timeout(remaining, self.current_revision()).await;
-            let err = match attempt {
+            let err = match tokio::time::timeout(remaining, self.current_revision()).await {
                 Ok(Ok(_)) => return Ok(()),
                 Ok(Err(err)) if err.is_transient() => err,
                 Ok(Err(err)) => return Err(err),
-                Err(_elapsed) => Error::Unavailable {
+                // Cut short by the deadline: the previous attempt's error says more.
+                Err(_elapsed) => last_err.unwrap_or_else(|| Error::Unavailable {
                     endpoints: self.endpoints.clone(),
                     source: etcd_client::Error::EndpointError(format!(
                         "no answer within {connect_timeout:?}"
                     )),
-                },
+                }),
             };
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -168,13 +215,78 @@ impl EtcdStore {
             let delay = backoff.min(remaining);
             tracing::warn!(
                 endpoints = %self.endpoints,
+                tls = self.tls_mode,
                 error = %err,
                 retry_in = ?delay,
                 "cannot reach etcd yet; retrying"
             );
+            last_err = Some(err);
             tokio::time::sleep(delay).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+    }
+
+    /// Runs `request` on the preferred member and, when `retry` allows, on each other member
+    /// in turn. A member that answered "unavailable" stops being preferred.
+    async fn call<T, F, Fut>(&self, retry: Retry, request: F) -> Result<T, etcd_client::Error>
+    where
+        F: Fn(&Member) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let n = self.members.len();
+        let first = self.preferred.load(Ordering::Relaxed) % n;
+        let mut attempt = 0;
+        loop {
+            let i = (first + attempt) % n;
+            let err = match request(&self.members[i]).await {
+                Ok(value) => {
+                    if attempt > 0 {
+                        self.preferred.store(i, Ordering::Relaxed);
+                    }
+                    return Ok(value);
+                }
+                Err(err) => err,
+            };
+            if classify(&err) != Failure::Unavailable {
+                return Err(err);
+            }
+            // Whatever happens next, start elsewhere next time.
+            let _ = self.preferred.compare_exchange(
+                i,
+                (i + 1) % n,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            attempt += 1;
+            let may_retry = match retry {
+                Retry::Read => true,
+                Retry::Write => never_applied(&err),
+            };
+            if attempt >= n || !may_retry {
+                return Err(err);
+            }
+            tracing::debug!(
+                endpoint = %self.members[i].endpoint,
+                error = %err,
+                "etcd member failed; trying the next one"
+            );
+        }
+    }
+
+    async fn read<T, F, Fut>(&self, request: F) -> Result<T, etcd_client::Error>
+    where
+        F: Fn(KvClient) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        self.call(Retry::Read, |m| request(m.kv.clone())).await
+    }
+
+    async fn write<T, F, Fut>(&self, request: F) -> Result<T, etcd_client::Error>
+    where
+        F: Fn(KvClient) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        self.call(Retry::Write, |m| request(m.kv.clone())).await
     }
 
     /// Maps an etcd error for a request that did not read at a chosen revision.
@@ -208,10 +320,16 @@ impl EtcdStore {
             .load(Ordering::Relaxed)
             .max(requested.saturating_add(1));
         let probe = async {
-            let options = WatchOptions::new().with_start_revision(1);
-            let mut watch = self.watch.clone();
-            let mut stream = watch
-                .watch(self.keys.compaction_probe_key(), Some(options))
+            let key = self.keys.compaction_probe_key();
+            let mut stream = self
+                .call(Retry::Read, |m| {
+                    let mut watch = m.watch.clone();
+                    let key = key.clone();
+                    async move {
+                        let options = WatchOptions::new().with_start_revision(1);
+                        watch.watch(key, Some(options)).await
+                    }
+                })
                 .await
                 .ok()?;
             while let Ok(Some(response)) = stream.message().await {
@@ -233,11 +351,15 @@ impl EtcdStore {
         }
     }
 
-    /// Runs a compare-and-swap transaction whose success branch writes `key` and whose failure
-    /// branch reads it; returns the success flag and the op responses.
+    /// Runs a compare-and-swap transaction; returns the success flag and the op responses.
     async fn cas(&self, txn: Txn) -> Result<(bool, Vec<TxnOpResponse>)> {
-        let mut kv = self.kv.clone();
-        let response = kv.txn(txn).await.map_err(|e| self.error(e))?;
+        let response = self
+            .write(|mut kv| {
+                let txn = txn.clone();
+                async move { kv.txn(txn).await }
+            })
+            .await
+            .map_err(|e| self.error(e))?;
         Ok((response.succeeded(), response.op_responses()))
     }
 
@@ -256,29 +378,33 @@ impl EtcdStore {
         }
     }
 
-    fn too_large_or(&self, key: &str, size: usize, err: Error) -> Error {
-        if let Error::TooLarge { .. } = err {
-            Error::TooLarge {
-                key: key.to_string(),
-                size,
-                limit: MAX_VALUE_BYTES,
-            }
-        } else {
-            err
-        }
-    }
-
     fn key_value(&self, kv: &etcd_client::KeyValue) -> Result<KeyValue> {
         self.keys.key_value(kv)
+    }
+}
+
+/// etcd's own "too large" error knows neither the key nor the size; the caller does.
+fn too_large_or(key: &str, size: usize, err: Error) -> Error {
+    if let Error::TooLarge { .. } = err {
+        Error::TooLarge {
+            key: key.to_string(),
+            size,
+            limit: MAX_VALUE_BYTES,
+        }
+    } else {
+        err
     }
 }
 
 #[async_trait]
 impl Storage for EtcdStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        let mut kv = self.kv.clone();
-        let response = kv
-            .get(self.keys.full(key), None)
+        let full = self.keys.full(key);
+        let response = self
+            .read(|mut kv| {
+                let full = full.clone();
+                async move { kv.get(full, None).await }
+            })
             .await
             .map_err(|e| self.error(e))?;
         response
@@ -299,8 +425,13 @@ impl Storage for EtcdStore {
         if let Some(revision) = snapshot {
             get = get.with_revision(to_i64(revision));
         }
-        let mut kv = self.kv.clone();
-        let response = match kv.get(range_start, Some(get)).await {
+        let result = self
+            .read(|mut kv| {
+                let (range_start, get) = (range_start.clone(), get.clone());
+                async move { kv.get(range_start, Some(get)).await }
+            })
+            .await;
+        let response = match result {
             Ok(response) => response,
             Err(e) => {
                 return Err(match snapshot {
@@ -338,11 +469,13 @@ impl Storage for EtcdStore {
         let txn = Txn::new()
             .when([Compare::create_revision(full.clone(), CompareOp::Equal, 0)])
             .and_then([TxnOp::put(full, value.clone(), None)]);
-        let mut kv = self.kv.clone();
-        let response = kv
-            .txn(txn)
+        let response = self
+            .write(|mut kv| {
+                let txn = txn.clone();
+                async move { kv.txn(txn).await }
+            })
             .await
-            .map_err(|e| self.too_large_or(key, size, self.error(e)))?;
+            .map_err(|e| too_large_or(key, size, self.error(e)))?;
         if !response.succeeded() {
             return Err(Error::AlreadyExists {
                 key: key.to_string(),
@@ -378,7 +511,7 @@ impl Storage for EtcdStore {
         let (succeeded, responses) = self
             .cas(txn)
             .await
-            .map_err(|e| self.too_large_or(key, size, e))?;
+            .map_err(|e| too_large_or(key, size, e))?;
         if !succeeded {
             let actual = self.current_mod_revision(key, &responses)?;
             return Err(precondition_failure(key, precondition, actual));
@@ -430,28 +563,33 @@ impl Storage for EtcdStore {
         if after_revision > 0 {
             options = options.with_start_revision(to_i64(after_revision.saturating_add(1)));
         }
-        let mut watch = self.watch.clone();
-        let mut stream = watch
-            .watch(self.keys.range_start(prefix), Some(options))
+        let start = self.keys.range_start(prefix);
+        // Opening the stream and waiting for etcd to confirm the watcher is one attempt: only
+        // once it is registered does "from now on" (after_revision = 0) include every write
+        // the caller makes after this returns.
+        let (stream, first) = self
+            .call(Retry::Read, |m| {
+                let mut watch = m.watch.clone();
+                let (start, options) = (start.clone(), options.clone());
+                async move {
+                    let mut stream = watch.watch(start, Some(options)).await?;
+                    let first = tokio::time::timeout(REQUEST_TIMEOUT, stream.message())
+                        .await
+                        .map_err(|_| {
+                            etcd_client::Error::WatchError(format!(
+                                "etcd did not confirm the watch within {REQUEST_TIMEOUT:?}"
+                            ))
+                        })??;
+                    match first {
+                        Some(first) => Ok((stream, first)),
+                        None => Err(etcd_client::Error::WatchError(
+                            "etcd ended the watch before confirming it".to_string(),
+                        )),
+                    }
+                }
+            })
             .await
             .map_err(|e| self.error(e))?;
-
-        // Wait until etcd has registered the watcher: only then does "from now on"
-        // (after_revision = 0) include every write the caller makes after this returns.
-        let created = tokio::time::timeout(REQUEST_TIMEOUT, stream.message()).await;
-        let first = match created {
-            Ok(Ok(Some(response))) => response,
-            Ok(Ok(None)) => return Err(Error::WatchClosed("etcd ended the watch".to_string())),
-            Ok(Err(e)) => return Err(self.error(e)),
-            Err(_) => {
-                return Err(Error::Unavailable {
-                    endpoints: self.endpoints.clone(),
-                    source: etcd_client::Error::WatchError(format!(
-                        "etcd did not confirm the watch within {REQUEST_TIMEOUT:?}"
-                    )),
-                })
-            }
-        };
         let next_revision = if after_revision > 0 {
             after_revision.saturating_add(1)
         } else {
@@ -471,20 +609,23 @@ impl Storage for EtcdStore {
     }
 
     async fn current_revision(&self) -> Result<u64> {
-        let mut kv = self.kv.clone();
-        let response = kv
-            .get(
-                self.keys.range_start(""),
-                Some(GetOptions::new().with_count_only()),
-            )
+        let key = self.keys.range_start("");
+        let response = self
+            .read(|mut kv| {
+                let key = key.clone();
+                async move { kv.get(key, Some(GetOptions::new().with_count_only())).await }
+            })
             .await
             .map_err(|e| self.error(e))?;
         header_revision(response.header())
     }
 
     async fn compact(&self, revision: u64) -> Result<()> {
-        let mut kv = self.kv.clone();
-        match kv.compact(to_i64(revision), None).await {
+        // Compaction is idempotent, so it may be retried on another member like a read.
+        let result = self
+            .read(|mut kv| async move { kv.compact(to_i64(revision), None).await })
+            .await;
+        match result {
             Ok(_) => {
                 self.compacted.fetch_max(revision, Ordering::Relaxed);
                 Ok(())
@@ -797,6 +938,24 @@ fn classify(err: &etcd_client::Error) -> Failure {
     }
 }
 
+/// True when a failed write certainly was not applied: the connection was never made, or a
+/// member without a leader refused it up front.
+fn never_applied(err: &etcd_client::Error) -> bool {
+    match err {
+        etcd_client::Error::GRpcStatus(status) => {
+            never_applied_status(i32::from(status.code()), status.message())
+        }
+        _ => false,
+    }
+}
+
+fn never_applied_status(code: i32, message: &str) -> bool {
+    // tonic reports a failed TCP connect (refused, or timed out) as Unavailable with hyper's
+    // "tcp connect error"; "no leader" is etcd refusing under require-leader.
+    code == grpc_code::UNAVAILABLE
+        && (message.starts_with("tcp connect error") || message == "etcdserver: no leader")
+}
+
 /// Maps an etcd error without request context; `Compacted`/`FutureRevision` carry zeros that
 /// [`EtcdStore::error_at`] fills in.
 fn classify_error(endpoints: &str, source: etcd_client::Error) -> Error {
@@ -919,6 +1078,20 @@ mod tests {
             classify_status(invalid_argument, "etcdserver: key is not provided"),
             Failure::Other
         );
+    }
+
+    #[test]
+    fn only_writes_that_never_reached_etcd_are_retried_elsewhere() {
+        use grpc_code::*;
+        assert!(never_applied_status(UNAVAILABLE, "tcp connect error"));
+        assert!(never_applied_status(UNAVAILABLE, "etcdserver: no leader"));
+        // The member may have proposed the write before timing out.
+        assert!(!never_applied_status(
+            UNAVAILABLE,
+            "etcdserver: request timed out"
+        ));
+        assert!(!never_applied_status(UNKNOWN, "transport error"));
+        assert!(!never_applied_status(CANCELLED, "Timeout expired"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use storage::embedded::{EmbeddedConfig, EmbeddedStore, DATA_FILE};
+use storage::embedded::{EmbeddedConfig, EmbeddedStore, DATA_FILE, WAL_FILE};
 use storage::{Error, ListOptions, Precondition, Storage, WatchEvent};
 
 fn open(dir: &Path) -> EmbeddedStore {
@@ -79,6 +79,26 @@ async fn acknowledged_writes_survive_sigkill() {
         }
     }
 
+    // The log still holds the writes since the last checkpoint. A copy of the directory with a
+    // damaged record inside the log must be refused, naming the log.
+    let wal = dir.path().join(WAL_FILE);
+    let wal_bytes = std::fs::read(&wal).unwrap();
+    assert!(wal_bytes.len() > 64, "the killed writer left records in the log");
+    let damaged = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.path().join(DATA_FILE), damaged.path().join(DATA_FILE)).unwrap();
+    let mut bad = wal_bytes.clone();
+    let first_len = u32::from_be_bytes([bad[0], bad[1], bad[2], bad[3]]) as usize;
+    bad[8 + first_len - 1] ^= 0xff; // the last byte of the first record's body
+    std::fs::write(damaged.path().join(WAL_FILE), bad).unwrap();
+    let refused = expect_refused_naming(damaged.path(), &damaged.path().join(WAL_FILE)).await;
+    assert!(refused.contains("checksum"), "{refused}");
+
+    // A record cut short at the end (the process died inside a write) was never acknowledged:
+    // it is dropped, and everything before it is kept.
+    let mut torn = std::fs::OpenOptions::new().append(true).open(&wal).unwrap();
+    torn.write_all(&[0, 0, 0, 200, 1, 2, 3, 4, 0, 0, 0, 0, 0]).unwrap();
+    drop(torn);
+
     let store = open(dir.path());
     let mut highest = 0;
     for ack in &acked {
@@ -104,7 +124,10 @@ async fn acknowledged_writes_survive_sigkill() {
 }
 
 async fn expect_refused(dir: &Path) -> String {
-    let path = dir.join(DATA_FILE);
+    expect_refused_naming(dir, &dir.join(DATA_FILE)).await
+}
+
+async fn expect_refused_naming(dir: &Path, path: &Path) -> String {
     match EmbeddedStore::open(EmbeddedConfig::new(dir)) {
         Ok(_) => panic!("a damaged data file was accepted"),
         Err(err) => {

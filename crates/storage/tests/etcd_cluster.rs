@@ -100,7 +100,7 @@ async fn writes_survive_killing(victim: Victim) -> anyhow::Result<()> {
 
     let mut written = BTreeMap::new();
     let mut last_revision = start_revision;
-    let mut write = |i: usize| {
+    let write = |i: usize| {
         let key = format!("/items/{i:05}");
         let value = format!("value-{i}").into_bytes();
         (key, value)
@@ -282,6 +282,38 @@ async fn idle_watch_gets_progress_notifications() -> anyhow::Result<()> {
         other => bail!("expected a progress notification, got {other:?}"),
     }
     Ok(())
+}
+
+/// The store gives every request a 10s deadline; a watch is one long request and must not be
+/// cut by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_outlives_the_request_timeout() -> anyhow::Result<()> {
+    init_tracing();
+    let etcd = Etcd::start()?;
+    let store = connect(etcd.endpoints(), "/long").await?;
+    let mut stream = store.watch("/w/", 0).await?;
+    let until = Instant::now() + Duration::from_secs(12);
+    let mut progress = 0;
+    while Instant::now() < until {
+        match next_event(&mut stream, Duration::from_secs(5)).await?? {
+            WatchEvent::Progress { .. } => progress += 1,
+            other => bail!("unexpected event {other:?}"),
+        }
+    }
+    assert!(
+        progress > 5,
+        "only {progress} progress notifications in 12s"
+    );
+    let created = store.create("/w/late", b"1".to_vec()).await?;
+    loop {
+        match next_event(&mut stream, Duration::from_secs(5)).await?? {
+            WatchEvent::Progress { .. } => continue,
+            event => {
+                assert_eq!(event, WatchEvent::Created(created));
+                return Ok(());
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,9 +17,12 @@
 //! Processes are owned by the value that started them: dropping it SIGKILLs and reaps every
 //! member and then removes the directory. When `/usr/bin/setpriv` exists, etcd is spawned under
 //! `setpriv --pdeathsig KILL`, so that an aborted test run does not leak etcd processes either.
-//! The death signal fires when the *thread* that spawned etcd exits, which is why starting is a
-//! plain blocking call: run it from the test's own thread (the body of a `#[tokio::test]` is),
-//! not from a short-lived `spawn_blocking` thread.
+//! The death signal fires when the *thread* that spawned etcd exits, not the process, so every
+//! etcd is spawned by one spawner thread that lives as long as the test process: starting is
+//! then safe from any thread, including a short-lived `spawn_blocking` one.
+//!
+//! Starting blocks (for about a second per member) while etcd comes up; from async code, call
+//! it through `tokio::task::spawn_blocking`.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -27,7 +30,8 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
@@ -266,8 +270,7 @@ impl Member {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
-        let child = command
-            .spawn()
+        let child = spawn_from_spawner_thread(command)
             .with_context(|| format!("spawning {ETCD_BINARY} for member {}", self.name))?;
         tracing::debug!(
             member = %self.name,
@@ -307,6 +310,39 @@ impl Member {
         }
         Ok(())
     }
+}
+
+/// A request to the spawner thread: the command, and where to send the child back.
+type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
+
+/// Spawns `command` from a thread that lives until the process exits, so that
+/// `--pdeathsig` (tied to the spawning thread) fires only when the test process dies.
+fn spawn_from_spawner_thread(command: Command) -> anyhow::Result<Child> {
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (requests, incoming) = mpsc::channel::<SpawnRequest>();
+        let started = std::thread::Builder::new()
+            .name("test-etcd-spawner".to_string())
+            .spawn(move || {
+                for (mut command, reply) in incoming {
+                    let _ = reply.send(command.spawn());
+                }
+            });
+        if let Err(err) = started {
+            tracing::warn!(%err, "cannot start the etcd spawner thread");
+        }
+        Mutex::new(requests)
+    });
+    let (reply, answer) = mpsc::channel();
+    spawner
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send((command, reply))
+        .map_err(|_| anyhow!("the etcd spawner thread is gone"))?;
+    let child = answer
+        .recv()
+        .map_err(|_| anyhow!("the etcd spawner thread did not answer"))??;
+    Ok(child)
 }
 
 /// Serving and client certificates for a TLS member.
@@ -671,6 +707,17 @@ mod tests {
         for pid in pids {
             assert!(!process_exists(pid), "etcd {pid} still running after drop");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn etcd_outlives_the_thread_that_started_it() -> anyhow::Result<()> {
+        let etcd = std::thread::spawn(Etcd::start)
+            .join()
+            .map_err(|_| anyhow!("start panicked"))??;
+        // The starting thread has exited; with --pdeathsig tied to it, etcd would be dead.
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(health(etcd.member.metrics_addr)?);
         Ok(())
     }
 

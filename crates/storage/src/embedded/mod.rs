@@ -20,10 +20,11 @@
 //!   compaction.
 //! - `meta`: the current revision and the compacted revision.
 //!
-//! All writes go through one thread that commits in groups ([`writer`]); readers use their own
-//! snapshots. Watches are fed from memory and fall back to the `log` when they lag ([`watch`]).
+//! All writes go through one thread that commits in groups ([`writer`]) and makes them durable
+//! with one append to a write-ahead log ([`wal`]); readers use their own snapshots. Watches are fed from memory and fall back to the `log` when they lag ([`watch`]).
 
 mod record;
+mod wal;
 mod watch;
 mod writer;
 
@@ -56,6 +57,7 @@ const FORMAT_VERSION: u64 = 1;
 
 /// The name of the data file inside `--data-dir`.
 pub const DATA_FILE: &str = "state.redb";
+pub use wal::WAL_FILE;
 
 /// Events of one committed write batch, in revision order, shared by every watcher.
 pub(crate) type EventBatch = Arc<Vec<WatchEvent>>;
@@ -111,6 +113,13 @@ impl EmbeddedStore {
         })?;
         let path = config.data_dir.join(DATA_FILE);
         let db = open_database(&path, config.cache_size)?;
+        read_meta(&db, &path)?;
+        let (mut wal, records) = wal::Wal::open(&config.data_dir)?;
+        let replayed = writer::replay(&db, &config.data_dir.join(WAL_FILE), records)?;
+        if replayed > 0 {
+            tracing::info!(records = replayed, "recovered writes from the write-ahead log");
+        }
+        wal.reset()?;
         let (revision, compacted, oldest_logged) = read_meta(&db, &path)?;
 
         let db = Arc::new(db);
@@ -126,6 +135,9 @@ impl EmbeddedStore {
             compacted: compacted.clone(),
             oldest_logged,
             waiting_compactions: Vec::new(),
+            wal,
+            dirty: false,
+            batches_since_checkpoint: 0,
         };
         let writer = std::thread::Builder::new()
             .name("embedded-store-writer".into())

@@ -22,11 +22,17 @@ use redb::{Database, Durability, ReadableTable, Table, WriteTransaction};
 use tokio::sync::{broadcast, oneshot};
 
 use super::record::{decode_state, encode_event, encode_state};
+use super::wal::{Wal, CHECKPOINT_BYTES};
 use super::{db_error, EventBatch, KV, LOG, META, META_COMPACTED, META_REVISION};
 use crate::{Error, KeyValue, Precondition, Result, WatchEvent};
 
 /// The most requests one transaction takes.
 const MAX_BATCH: usize = 512;
+/// A store with undurable redb commits checkpoints after this long without requests.
+const IDLE_CHECKPOINT: Duration = Duration::from_millis(500);
+/// Undurable redb commits pin the pages they freed until a durable commit: checkpoint often
+/// enough that the file does not grow for it.
+const CHECKPOINT_BATCHES: usize = 256;
 /// The most history records one physical compaction step deletes.
 const COMPACTION_CHUNK: u64 = 4096;
 
@@ -68,6 +74,10 @@ pub(crate) struct Writer {
     pub oldest_logged: u64,
     /// Compaction requests answered once the history below their revision is physically gone.
     pub waiting_compactions: Vec<(u64, oneshot::Sender<Result<()>>)>,
+    pub wal: Wal,
+    /// redb holds commits that only the write-ahead log makes durable.
+    pub dirty: bool,
+    pub batches_since_checkpoint: usize,
 }
 
 impl Writer {
@@ -78,7 +88,22 @@ impl Writer {
                 match self.requests.recv_timeout(Duration::ZERO) {
                     Ok(request) => Some(request),
                     Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => return,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        self.checkpoint();
+                        return;
+                    }
+                }
+            } else if self.dirty {
+                match self.requests.recv_timeout(IDLE_CHECKPOINT) {
+                    Ok(request) => Some(request),
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.checkpoint();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => {
+                        self.checkpoint();
+                        return;
+                    }
                 }
             } else {
                 match self.requests.recv() {
@@ -115,10 +140,36 @@ impl Writer {
             if !writes.is_empty() {
                 self.commit_writes(writes);
             }
+            if self.wal.len() >= CHECKPOINT_BYTES || self.batches_since_checkpoint >= CHECKPOINT_BATCHES {
+                self.checkpoint();
+            }
             if self.oldest_logged < self.compacted.load(Ordering::Acquire) {
                 self.compaction_step();
             }
             self.answer_finished_compactions();
+        }
+    }
+
+    /// Makes every redb commit so far durable, then empties the write-ahead log.
+    fn checkpoint(&mut self) {
+        let result = (|| -> Result<()> {
+            let mut txn = self.db.begin_write().map_err(db_error)?;
+            txn.set_durability(Durability::Immediate).map_err(db_error)?;
+            {
+                let mut meta = txn.open_table(META).map_err(db_error)?;
+                meta.insert(META_REVISION, self.revision.load(Ordering::Acquire))
+                    .map_err(db_error)?;
+            }
+            txn.commit().map_err(db_error)?;
+            self.wal.reset()
+        })();
+        match result {
+            Ok(()) => {
+                self.dirty = false;
+                self.batches_since_checkpoint = 0;
+            }
+            // The log still holds everything; try again at the next occasion.
+            Err(err) => tracing::warn!(%err, "embedded store: checkpoint failed"),
         }
     }
 
@@ -161,13 +212,13 @@ impl Writer {
     /// the events of the ops that succeeded, in revision order.
     #[allow(clippy::type_complexity)]
     fn apply_batch(
-        &self,
+        &mut self,
         base: u64,
         ops: Vec<WriteOp>,
     ) -> Result<(u64, Vec<Result<KeyValue>>, Vec<WatchEvent>)> {
         let mut txn = self.db.begin_write().map_err(db_error)?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(db_error)?;
+        // Durability comes from the write-ahead log, synced before this commit.
+        txn.set_durability(Durability::None).map_err(db_error)?;
         let mut revision = base;
         let mut outcomes = Vec::with_capacity(ops.len());
         let mut events = Vec::new();
@@ -195,7 +246,14 @@ impl Writer {
             // Every op was refused: nothing to make durable.
             txn.abort().map_err(db_error)?;
         } else {
-            txn.commit().map_err(db_error)?;
+            let mark = self.wal.len();
+            self.wal.append(&events, encode_event)?;
+            if let Err(err) = txn.commit() {
+                self.wal.truncate_to(mark);
+                return Err(db_error(err));
+            }
+            self.dirty = true;
+            self.batches_since_checkpoint += 1;
         }
         Ok((revision, outcomes, events))
     }
@@ -226,7 +284,9 @@ impl Writer {
         let target = self.compacted.load(Ordering::Acquire);
         let end = target.min(self.oldest_logged.saturating_add(COMPACTION_CHUNK));
         let result = (|| -> Result<()> {
-            let txn: WriteTransaction = self.db.begin_write().map_err(db_error)?;
+            let mut txn: WriteTransaction = self.db.begin_write().map_err(db_error)?;
+            // Made durable by the next checkpoint; replaying it after a crash is harmless.
+            txn.set_durability(Durability::None).map_err(db_error)?;
             {
                 let mut log = txn.open_table(LOG).map_err(db_error)?;
                 log.retain_in(self.oldest_logged..end, |_, _| false)
@@ -236,7 +296,10 @@ impl Writer {
             Ok(())
         })();
         match result {
-            Ok(()) => self.oldest_logged = end,
+            Ok(()) => {
+                self.oldest_logged = end;
+                self.dirty = true;
+            }
             Err(err) => {
                 // Leave it for the next step; the logical compaction already holds.
                 tracing::warn!(%err, "embedded store: compaction step failed");
@@ -340,4 +403,54 @@ fn apply_one(
             )))
         }
     }
+}
+
+/// Re-applies the write-ahead log's records that redb's durable state does not have yet, and
+/// makes the result durable. Records must continue redb's revision without a gap.
+pub(crate) fn replay(db: &Database, wal: &std::path::Path, records: Vec<(u64, WatchEvent)>) -> Result<usize> {
+    let corrupt = |reason: String| Error::CorruptDataFile {
+        path: wal.to_path_buf(),
+        reason,
+    };
+    let txn = db.begin_write().map_err(db_error)?;
+    let mut applied = 0;
+    {
+        let mut meta = txn.open_table(META).map_err(db_error)?;
+        let mut kv = txn.open_table(KV).map_err(db_error)?;
+        let mut log = txn.open_table(LOG).map_err(db_error)?;
+        let mut revision = meta
+            .get(META_REVISION)
+            .map_err(db_error)?
+            .map_or(0, |g| g.value());
+        for (at, event) in records {
+            if at <= revision {
+                continue; // already in redb's durable state (a checkpoint that was not followed by a reset)
+            }
+            if at != revision + 1 {
+                return Err(corrupt(format!(
+                    "the log jumps from revision {revision} to {at}: records are missing"
+                )));
+            }
+            match &event {
+                WatchEvent::Created(current) | WatchEvent::Modified { current, .. } => {
+                    kv.insert(
+                        current.key.as_bytes(),
+                        encode_state(current.create_revision, at, &current.value).as_slice(),
+                    )
+                    .map_err(db_error)?;
+                }
+                WatchEvent::Deleted { key, .. } => {
+                    kv.remove(key.as_bytes()).map_err(db_error)?;
+                }
+                WatchEvent::Progress { .. } => continue,
+            }
+            log.insert(at, encode_event(&event).as_slice())
+                .map_err(db_error)?;
+            revision = at;
+            applied += 1;
+        }
+        meta.insert(META_REVISION, revision).map_err(db_error)?;
+    }
+    txn.commit().map_err(db_error)?;
+    Ok(applied)
 }
