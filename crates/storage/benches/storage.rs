@@ -274,29 +274,43 @@ async fn raw_etcd_puts(endpoints: &[String], settings: &Settings) -> Vec<Row> {
         .await
         .unwrap_or_else(|err| panic!("raw etcd-client connect failed: {err}"));
     let mut rows = Vec::new();
-    for clients in CONCURRENCY {
-        let per_client = settings.ops_per_client.max(64 / clients.min(64));
-        let client = client.clone();
-        let (elapsed, latencies) = run_clients(clients, per_client, move |c, i| {
-            let mut client = client.clone();
-            async move {
-                client
-                    .put(format!("/raw/c{clients}/{c}/{i}"), value(), None)
-                    .await
-                    .unwrap_or_else(|err| panic!("raw put failed: {err}"));
-            }
-        })
-        .await;
-        let row = Row {
-            backend: "raw etcd-client",
-            op: "put".into(),
-            clients,
-            ops: clients * per_client,
-            elapsed,
-            latencies,
-        };
-        row.print();
-        rows.push(row);
+    for (op, as_txn) in [("put", false), ("txn create-if-absent", true)] {
+        for clients in CONCURRENCY {
+            let per_client = settings.ops_per_client.max(64 / clients.min(64));
+            let client = client.clone();
+            let (elapsed, latencies) = run_clients(clients, per_client, move |c, i| {
+                let mut client = client.clone();
+                async move {
+                    let key = format!("/raw/{op}/c{clients}/{c}/{i}");
+                    let done = if as_txn {
+                        // What a create costs on etcd itself: the same transaction the backend
+                        // sends, with no client-side work around it.
+                        let txn = etcd_client::Txn::new()
+                            .when([etcd_client::Compare::create_revision(
+                                key.clone(),
+                                etcd_client::CompareOp::Equal,
+                                0,
+                            )])
+                            .and_then([etcd_client::TxnOp::put(key, value(), None)]);
+                        client.txn(txn).await.map(|_| ())
+                    } else {
+                        client.put(key, value(), None).await.map(|_| ())
+                    };
+                    done.unwrap_or_else(|err| panic!("raw {op} failed: {err}"));
+                }
+            })
+            .await;
+            let row = Row {
+                backend: "raw etcd-client",
+                op: op.into(),
+                clients,
+                ops: clients * per_client,
+                elapsed,
+                latencies,
+            };
+            row.print();
+            rows.push(row);
+        }
     }
     rows
 }
@@ -352,7 +366,11 @@ async fn list_vs_history(settings: &Settings) -> Vec<Row> {
         }
     })
     .await;
-    let after = measure(format!("list, +{}k history", settings.history_updates / 1000)).await;
+    let after = measure(format!(
+        "list, +{}k history",
+        settings.history_updates / 1000
+    ))
+    .await;
     after.print();
     let size = std::fs::metadata(dir.path().join(DATA_FILE))
         .map(|m| m.len())
@@ -427,12 +445,15 @@ fn main() {
             let embedded = find(&rows, "embedded", "put", clients);
             let backend = find(&rows, "etcd backend", "put", clients);
             let raw = find(&rows, "raw etcd-client", "put", clients);
-            if let (Some(e), Some(b), Some(r)) = (embedded, backend, raw) {
+            let raw_txn = find(&rows, "raw etcd-client", "txn create-if-absent", clients);
+            if let (Some(e), Some(b), Some(r), Some(t)) = (embedded, backend, raw, raw_txn) {
                 println!(
                     "clients={clients:<3} embedded/etcd-backend puts = {:.2}x (target >= 3x)   \
-                     etcd-backend/raw etcd-client puts = {:.2} (target >= 0.90)",
+                     etcd-backend/raw etcd-client puts = {:.2} (target >= 0.90)   \
+                     etcd-backend/raw etcd-client txns = {:.2}",
                     e.per_second() / b.per_second(),
                     b.per_second() / r.per_second(),
+                    b.per_second() / t.per_second(),
                 );
             }
         }

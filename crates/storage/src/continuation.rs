@@ -90,8 +90,7 @@ pub(crate) fn resolve_page(
         Some(token) => {
             if options.revision.is_some() {
                 return Err(Error::InvalidOptions {
-                    reason: "specifying resource version is not allowed when using continue"
-                        .into(),
+                    reason: "specifying resource version is not allowed when using continue".into(),
                 });
             }
             let token = ContinueToken::decode(token)?;
@@ -119,7 +118,10 @@ mod tests {
     fn rejects_broken_tokens() {
         for bad in ["", "!!!", "e30", "bm90IGpzb24"] {
             assert!(
-                matches!(ContinueToken::decode(bad), Err(Error::InvalidContinue { .. })),
+                matches!(
+                    ContinueToken::decode(bad),
+                    Err(Error::InvalidContinue { .. })
+                ),
                 "{bad:?} should be refused"
             );
         }

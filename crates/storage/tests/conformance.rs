@@ -82,7 +82,10 @@ fn bytes(s: &str) -> Vec<u8> {
 }
 
 /// The next event of a watch that is not a progress report, or `None` after `wait`.
-async fn next_change(watch: &mut WatchStream, wait: Duration) -> Option<storage::Result<WatchEvent>> {
+async fn next_change(
+    watch: &mut WatchStream,
+    wait: Duration,
+) -> Option<storage::Result<WatchEvent>> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         match tokio::time::timeout_at(deadline, watch.next()).await {
@@ -110,7 +113,10 @@ async fn create_and_get(store: Arc<dyn Storage>) {
     let created = store.create("/pods/default/a", bytes("one")).await.unwrap();
     assert!(created.mod_revision > before);
     assert_eq!(created.create_revision, created.mod_revision);
-    assert_eq!(store.current_revision().await.unwrap(), created.mod_revision);
+    assert_eq!(
+        store.current_revision().await.unwrap(),
+        created.mod_revision
+    );
 
     let got = store.get("/pods/default/a").await.unwrap().unwrap();
     assert_eq!(got, created);
@@ -118,13 +124,19 @@ async fn create_and_get(store: Arc<dyn Storage>) {
     assert!(store.get("/pods/default/missing").await.unwrap().is_none());
 
     let second = store.create("/pods/default/b", bytes("two")).await.unwrap();
-    assert!(second.mod_revision > created.mod_revision, "revisions increase");
+    assert!(
+        second.mod_revision > created.mod_revision,
+        "revisions increase"
+    );
 }
 
 async fn create_refuses_an_existing_key(store: Arc<dyn Storage>) {
     let first = store.create("/cm/ns/x", bytes("first")).await.unwrap();
     let err = store.create("/cm/ns/x", bytes("second")).await.unwrap_err();
-    assert!(matches!(err, Error::AlreadyExists { ref key } if key == "/cm/ns/x"), "{err}");
+    assert!(
+        matches!(err, Error::AlreadyExists { ref key } if key == "/cm/ns/x"),
+        "{err}"
+    );
     assert_eq!(store.get("/cm/ns/x").await.unwrap().unwrap(), first);
     assert_eq!(store.current_revision().await.unwrap(), first.mod_revision);
 }
@@ -132,18 +144,28 @@ async fn create_refuses_an_existing_key(store: Arc<dyn Storage>) {
 async fn update_is_compare_and_swap(store: Arc<dyn Storage>) {
     let v1 = store.create("/cm/ns/x", bytes("v1")).await.unwrap();
     let v2 = store
-        .update("/cm/ns/x", bytes("v2"), Precondition::ModRevision(v1.mod_revision))
+        .update(
+            "/cm/ns/x",
+            bytes("v2"),
+            Precondition::ModRevision(v1.mod_revision),
+        )
         .await
         .unwrap();
     assert!(v2.mod_revision > v1.mod_revision);
     assert_eq!(v2.create_revision, v1.create_revision);
 
     let err = store
-        .update("/cm/ns/x", bytes("stale"), Precondition::ModRevision(v1.mod_revision))
+        .update(
+            "/cm/ns/x",
+            bytes("stale"),
+            Precondition::ModRevision(v1.mod_revision),
+        )
         .await
         .unwrap_err();
     match err {
-        Error::Conflict { expected, actual, .. } => {
+        Error::Conflict {
+            expected, actual, ..
+        } => {
             assert_eq!(expected, v1.mod_revision);
             assert_eq!(actual, v2.mod_revision);
         }
@@ -186,7 +208,10 @@ async fn delete_with_precondition(store: Arc<dyn Storage>) {
     assert!(store.get("/s/ns/x").await.unwrap().is_none());
     assert!(store.current_revision().await.unwrap() > v2.mod_revision);
 
-    let err = store.delete("/s/ns/x", Precondition::None).await.unwrap_err();
+    let err = store
+        .delete("/s/ns/x", Precondition::None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err}");
 }
 
@@ -298,7 +323,10 @@ async fn pagination_reads_one_snapshot_across_concurrent_writes(store: Arc<dyn S
             )
             .await
             .unwrap();
-        assert_eq!(page.revision, expected.revision, "every page reads the first page's revision");
+        assert_eq!(
+            page.revision, expected.revision,
+            "every page reads the first page's revision"
+        );
         token = page.continue_token.clone();
         pages.push(page);
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -325,7 +353,10 @@ async fn pagination_reads_one_snapshot_across_concurrent_writes(store: Arc<dyn S
 async fn watch_delivers_changes_in_order_with_previous_values(store: Arc<dyn Storage>) {
     let mut watch = store.watch("/w/", 0).await.unwrap();
     let a = store.create("/w/a", bytes("a1")).await.unwrap();
-    store.create("/elsewhere/x", bytes("ignored")).await.unwrap();
+    store
+        .create("/elsewhere/x", bytes("ignored"))
+        .await
+        .unwrap();
     let a2 = store
         .update("/w/a", bytes("a2"), Precondition::None)
         .await
@@ -358,7 +389,9 @@ async fn watch_delivers_changes_in_order_with_previous_values(store: Arc<dyn Sto
     let revisions: Vec<u64> = events.iter().map(WatchEvent::revision).collect();
     assert!(revisions.windows(2).all(|w| w[0] < w[1]), "{revisions:?}");
     assert!(
-        next_change(&mut watch, Duration::from_millis(300)).await.is_none(),
+        next_change(&mut watch, Duration::from_millis(300))
+            .await
+            .is_none(),
         "no event outside the prefix"
     );
 }
@@ -387,7 +420,9 @@ async fn watch_from_an_old_revision_replays_exactly_the_missed_events(store: Arc
     let live = store.create("/r/live", bytes("live")).await.unwrap();
     let next = collect_changes(&mut watch, 1).await;
     assert_eq!(next, vec![WatchEvent::Created(live)]);
-    assert!(next_change(&mut watch, Duration::from_millis(300)).await.is_none());
+    assert!(next_change(&mut watch, Duration::from_millis(300))
+        .await
+        .is_none());
 }
 
 async fn compaction_expires_old_revisions(store: Arc<dyn Storage>) {
@@ -454,7 +489,10 @@ async fn concurrent_compare_and_swap_never_loses_an_update(store: Arc<dyn Storag
             let mut conflicts = 0usize;
             while successes < INCREMENTS {
                 let current = store.get("/counter").await.unwrap().unwrap();
-                let n: usize = std::str::from_utf8(&current.value).unwrap().parse().unwrap();
+                let n: usize = std::str::from_utf8(&current.value)
+                    .unwrap()
+                    .parse()
+                    .unwrap();
                 match store
                     .update(
                         "/counter",
@@ -479,7 +517,10 @@ async fn concurrent_compare_and_swap_never_loses_an_update(store: Arc<dyn Storag
     let end = store.get("/counter").await.unwrap().unwrap();
     let value: usize = std::str::from_utf8(&end.value).unwrap().parse().unwrap();
     assert_eq!(total, WRITERS * INCREMENTS);
-    assert_eq!(value, total, "every successful compare-and-swap is counted once");
+    assert_eq!(
+        value, total,
+        "every successful compare-and-swap is counted once"
+    );
 }
 
 async fn values_over_the_limit_are_refused(store: Arc<dyn Storage>) {
@@ -490,11 +531,19 @@ async fn values_over_the_limit_are_refused(store: Arc<dyn Storage>) {
         .unwrap_err();
     assert!(matches!(err, Error::TooLarge { .. }), "{err}");
     assert!(store.get("/big/x").await.unwrap().is_none());
-    assert_eq!(store.current_revision().await.unwrap(), before, "nothing written");
+    assert_eq!(
+        store.current_revision().await.unwrap(),
+        before,
+        "nothing written"
+    );
 
     store.create("/big/y", bytes("small")).await.unwrap();
     let err = store
-        .update("/big/y", vec![b'y'; MAX_VALUE_BYTES + 1], Precondition::None)
+        .update(
+            "/big/y",
+            vec![b'y'; MAX_VALUE_BYTES + 1],
+            Precondition::None,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::TooLarge { .. }), "{err}");
@@ -503,7 +552,10 @@ async fn values_over_the_limit_are_refused(store: Arc<dyn Storage>) {
     // Just under the limit is fine (leave room for etcd's request framing and the key).
     let near = MAX_VALUE_BYTES - 4096;
     store.create("/big/z", vec![b'z'; near]).await.unwrap();
-    assert_eq!(store.get("/big/z").await.unwrap().unwrap().value.len(), near);
+    assert_eq!(
+        store.get("/big/z").await.unwrap().unwrap().value.len(),
+        near
+    );
 }
 
 /// What a writer saw succeed, to check watchers against.
@@ -587,21 +639,32 @@ async fn randomized_history_matches_every_watcher(store: Arc<dyn Storage>) {
 
     // The reference stream is exactly what the writers did: same count, every put at its
     // revision with its value, every delete with the deleted value, strictly increasing.
-    assert_eq!(history.len(), written.len(), "one event per successful write");
+    assert_eq!(
+        history.len(),
+        written.len(),
+        "one event per successful write"
+    );
     let revisions: Vec<u64> = history.iter().map(WatchEvent::revision).collect();
-    assert!(revisions.windows(2).all(|w| w[0] < w[1]), "ordered, no duplicates");
-    let by_revision: HashMap<u64, &WatchEvent> = history.iter().map(|e| (e.revision(), e)).collect();
+    assert!(
+        revisions.windows(2).all(|w| w[0] < w[1]),
+        "ordered, no duplicates"
+    );
+    let by_revision: HashMap<u64, &WatchEvent> =
+        history.iter().map(|e| (e.revision(), e)).collect();
     let mut deletes: BTreeMap<(String, u64), usize> = BTreeMap::new();
     for write in &written {
         match write {
             Written::Put(kv) => match by_revision.get(&kv.mod_revision) {
-                Some(WatchEvent::Created(seen)) | Some(WatchEvent::Modified { current: seen, .. }) => {
+                Some(WatchEvent::Created(seen))
+                | Some(WatchEvent::Modified { current: seen, .. }) => {
                     assert_eq!(seen, kv)
                 }
                 other => panic!("put at {} seen as {other:?}", kv.mod_revision),
             },
             Written::Deleted(kv) => {
-                *deletes.entry((kv.key.clone(), kv.mod_revision)).or_default() += 1;
+                *deletes
+                    .entry((kv.key.clone(), kv.mod_revision))
+                    .or_default() += 1;
             }
         }
     }
@@ -609,7 +672,9 @@ async fn randomized_history_matches_every_watcher(store: Arc<dyn Storage>) {
         if let WatchEvent::Deleted { key, prev, .. } = event {
             let prev = prev.as_ref().expect("deletes carry the previous value");
             assert_eq!(&prev.key, key);
-            let seen = deletes.get_mut(&(key.clone(), prev.mod_revision)).expect("a delete that happened");
+            let seen = deletes
+                .get_mut(&(key.clone(), prev.mod_revision))
+                .expect("a delete that happened");
             *seen -= 1;
         }
     }
@@ -625,7 +690,9 @@ async fn randomized_history_matches_every_watcher(store: Arc<dyn Storage>) {
         let seen = collect_changes(&mut watch, expected.len()).await;
         assert_eq!(seen, expected, "watcher on {prefix} from {middle}");
         assert!(
-            next_change(&mut watch, Duration::from_millis(200)).await.is_none(),
+            next_change(&mut watch, Duration::from_millis(200))
+                .await
+                .is_none(),
             "no extra event on {prefix}"
         );
     }

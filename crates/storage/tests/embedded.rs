@@ -83,7 +83,10 @@ async fn acknowledged_writes_survive_sigkill() {
     // damaged record inside the log must be refused, naming the log.
     let wal = dir.path().join(WAL_FILE);
     let wal_bytes = std::fs::read(&wal).unwrap();
-    assert!(wal_bytes.len() > 64, "the killed writer left records in the log");
+    assert!(
+        wal_bytes.len() > 64,
+        "the killed writer left records in the log"
+    );
     let damaged = tempfile::tempdir().unwrap();
     std::fs::copy(dir.path().join(DATA_FILE), damaged.path().join(DATA_FILE)).unwrap();
     let mut bad = wal_bytes.clone();
@@ -96,7 +99,8 @@ async fn acknowledged_writes_survive_sigkill() {
     // A record cut short at the end (the process died inside a write) was never acknowledged:
     // it is dropped, and everything before it is kept.
     let mut torn = std::fs::OpenOptions::new().append(true).open(&wal).unwrap();
-    torn.write_all(&[0, 0, 0, 200, 1, 2, 3, 4, 0, 0, 0, 0, 0]).unwrap();
+    torn.write_all(&[0, 0, 0, 200, 1, 2, 3, 4, 0, 0, 0, 0, 0])
+        .unwrap();
     drop(torn);
 
     let store = open(dir.path());
@@ -145,7 +149,9 @@ async fn expect_refused_naming(dir: &Path, path: &Path) -> String {
 #[tokio::test]
 async fn a_garbage_data_file_is_refused_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let garbage: Vec<u8> = (0..65536u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let garbage: Vec<u8> = (0..65536u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     std::fs::write(dir.path().join(DATA_FILE), garbage).unwrap();
     expect_refused(dir.path()).await;
 
@@ -232,7 +238,10 @@ async fn the_data_file_stays_bounded_under_steady_churn() {
     let path = dir.path().join(DATA_FILE);
     let value = vec![b'x'; 2048];
     for i in 0..200 {
-        store.create(&format!("/churn/k{i}"), value.clone()).await.unwrap();
+        store
+            .create(&format!("/churn/k{i}"), value.clone())
+            .await
+            .unwrap();
     }
     let mut sizes = Vec::new();
     for _round in 0..24 {
@@ -268,7 +277,15 @@ async fn the_data_file_stays_bounded_under_steady_churn() {
         "file kept growing under churn: {sizes:?}"
     );
     assert!(last < 64 * 1024 * 1024, "file is {last} bytes: {sizes:?}");
-    assert_eq!(store.list("/churn/", ListOptions::default()).await.unwrap().items.len(), 200);
+    assert_eq!(
+        store
+            .list("/churn/", ListOptions::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,4 +332,46 @@ async fn an_idle_watch_gets_progress_reports() {
         }
         other => panic!("expected a progress report, got {other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_periodic_compactor_keeps_one_interval_of_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()));
+    let first = store.create("/pc/a", b"1".to_vec()).await.unwrap();
+    store
+        .update("/pc/a", b"2".to_vec(), Precondition::None)
+        .await
+        .unwrap();
+    let interval = Duration::from_millis(200);
+    let compactor =
+        storage::compactor::spawn_compactor(store.clone() as Arc<dyn Storage>, interval);
+    // The first tick only records the revision; the next one compacts to it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.compacted_revision() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never compacted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let compacted = store.compacted_revision();
+    assert!(compacted > first.mod_revision);
+    let err = store
+        .list(
+            "/pc/",
+            ListOptions {
+                revision: Some(first.mod_revision),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Compacted { .. }), "{err}");
+    assert_eq!(store.get("/pc/a").await.unwrap().unwrap().value, b"2");
+    compactor.abort();
+
+    // A zero interval disables compaction, as upstream's `--etcd-compaction-interval=0` does.
+    let disabled =
+        storage::compactor::spawn_compactor(store.clone() as Arc<dyn Storage>, Duration::ZERO);
+    assert!(tokio::time::timeout(Duration::from_secs(1), disabled)
+        .await
+        .is_ok());
 }

@@ -3,10 +3,12 @@
 //! # Why redb
 //! [redb](https://www.redb.org) is a pure-Rust, ACID, copy-on-write B-tree with checksummed pages,
 //! MVCC readers that never block the writer, and a stable file format. It gives exactly what the
-//! store needs and nothing to operate: a commit with `Durability::Immediate` is on disk when it
-//! returns (the `kill -9` test checks it), a read transaction is a consistent snapshot (so a list
-//! page and its revision always agree), and pages freed by deletes are reused, so the file stops
-//! growing once history is compacted. SQLite (kine's engine) would have brought the very problems
+//! store needs and nothing to operate: a durable commit is on disk when it returns, a read
+//! transaction is a consistent snapshot (so a list page and its revision always agree), and pages
+//! freed by deletes are reused, so the file stops growing once history is compacted. Per-write
+//! durability comes from our own write-ahead log (one append + `fdatasync` per batch, about half
+//! the cost of a durable redb commit here), with redb made durable at checkpoints; the `kill -9`
+//! test checks that every acknowledged write survives. SQLite (kine's engine) would have brought the very problems
 //! this store must avoid: a single lock shared by compaction and writers ("database is locked"),
 //! a file that only shrinks with VACUUM, and lists that read through superseded rows. fjall (an
 //! LSM) would add background compaction threads and write amplification we do not need at this
@@ -20,8 +22,9 @@
 //!   compaction.
 //! - `meta`: the current revision and the compacted revision.
 //!
-//! All writes go through one thread that commits in groups ([`writer`]) and makes them durable
-//! with one append to a write-ahead log ([`wal`]); readers use their own snapshots. Watches are fed from memory and fall back to the `log` when they lag ([`watch`]).
+//! All writes go through one thread that commits in groups (`writer.rs`) and makes them durable
+//! with one append to a write-ahead log (`wal.rs`); readers use their own snapshots. Watches are
+//! fed from memory and fall back to the `log` when they lag (`watch.rs`).
 
 mod record;
 mod wal;
@@ -117,7 +120,10 @@ impl EmbeddedStore {
         let (mut wal, records) = wal::Wal::open(&config.data_dir)?;
         let replayed = writer::replay(&db, &config.data_dir.join(WAL_FILE), records)?;
         if replayed > 0 {
-            tracing::info!(records = replayed, "recovered writes from the write-ahead log");
+            tracing::info!(
+                records = replayed,
+                "recovered writes from the write-ahead log"
+            );
         }
         wal.reset()?;
         let (revision, compacted, oldest_logged) = read_meta(&db, &path)?;
@@ -246,7 +252,9 @@ fn open_database(path: &Path, cache_size: usize) -> Result<Database> {
             })
         }
         Ok(Err(err)) => Err(corrupt(err.to_string())),
-        Err(_) => Err(corrupt("the storage engine could not parse the file".into())),
+        Err(_) => Err(corrupt(
+            "the storage engine could not parse the file".into(),
+        )),
     }
 }
 
@@ -377,7 +385,9 @@ fn list_snapshot(
             (Some(kv), Some((key, _))) => key.as_str() <= kv.key.as_str(),
         };
         if take_override {
-            let Some((key, state)) = undone.next() else { break };
+            let Some((key, state)) = undone.next() else {
+                break;
+            };
             if next_latest.as_ref().is_some_and(|kv| kv.key == key) {
                 next_latest = latest.next().transpose()?;
             }

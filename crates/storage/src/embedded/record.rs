@@ -160,7 +160,10 @@ impl<'a> Reader<'a> {
         if self.bytes.len() < n {
             return Err(Error::Malformed {
                 key: self.context.to_string(),
-                reason: format!("record truncated: needed {n} bytes, {} left", self.bytes.len()),
+                reason: format!(
+                    "record truncated: needed {n} bytes, {} left",
+                    self.bytes.len()
+                ),
             });
         }
         let (head, tail) = self.bytes.split_at(n);
@@ -225,7 +228,10 @@ mod tests {
     #[test]
     fn states_round_trip() {
         let state = encode_state(3, 5, b"hello");
-        assert_eq!(decode_state(b"/k", &state).unwrap(), kv("/k", "hello", 3, 5));
+        assert_eq!(
+            decode_state(b"/k", &state).unwrap(),
+            kv("/k", "hello", 3, 5)
+        );
     }
 
     #[test]

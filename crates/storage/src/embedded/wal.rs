@@ -80,7 +80,11 @@ impl Wal {
 
     /// Appends one batch and syncs it: when this returns, the batch survives a crash.
     /// On failure the log is cut back to where it was, so it never holds a write that was refused.
-    pub fn append(&mut self, events: &[WatchEvent], encode: impl Fn(&WatchEvent) -> Vec<u8>) -> Result<()> {
+    pub fn append(
+        &mut self,
+        events: &[WatchEvent],
+        encode: impl Fn(&WatchEvent) -> Vec<u8>,
+    ) -> Result<()> {
         let mut buf = Vec::new();
         for event in events {
             let body = encode(event);

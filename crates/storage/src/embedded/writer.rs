@@ -140,7 +140,9 @@ impl Writer {
             if !writes.is_empty() {
                 self.commit_writes(writes);
             }
-            if self.wal.len() >= CHECKPOINT_BYTES || self.batches_since_checkpoint >= CHECKPOINT_BATCHES {
+            if self.wal.len() >= CHECKPOINT_BYTES
+                || self.batches_since_checkpoint >= CHECKPOINT_BATCHES
+            {
                 self.checkpoint();
             }
             if self.oldest_logged < self.compacted.load(Ordering::Acquire) {
@@ -154,7 +156,8 @@ impl Writer {
     fn checkpoint(&mut self) {
         let result = (|| -> Result<()> {
             let mut txn = self.db.begin_write().map_err(db_error)?;
-            txn.set_durability(Durability::Immediate).map_err(db_error)?;
+            txn.set_durability(Durability::Immediate)
+                .map_err(db_error)?;
             {
                 let mut meta = txn.open_table(META).map_err(db_error)?;
                 meta.insert(META_REVISION, self.revision.load(Ordering::Acquire))
@@ -407,7 +410,11 @@ fn apply_one(
 
 /// Re-applies the write-ahead log's records that redb's durable state does not have yet, and
 /// makes the result durable. Records must continue redb's revision without a gap.
-pub(crate) fn replay(db: &Database, wal: &std::path::Path, records: Vec<(u64, WatchEvent)>) -> Result<usize> {
+pub(crate) fn replay(
+    db: &Database,
+    wal: &std::path::Path,
+    records: Vec<(u64, WatchEvent)>,
+) -> Result<usize> {
     let corrupt = |reason: String| Error::CorruptDataFile {
         path: wal.to_path_buf(),
         reason,
