@@ -100,6 +100,31 @@ where
     (started.elapsed(), all)
 }
 
+/// Runs `op` from `clients` clients, `per_client` times each, and prints and returns its row.
+async fn measure<F, Fut>(
+    backend: &'static str,
+    op: impl Into<String>,
+    clients: usize,
+    per_client: usize,
+    f: F,
+) -> Row
+where
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let (elapsed, latencies) = run_clients(clients, per_client, f).await;
+    let row = Row {
+        backend,
+        op: op.into(),
+        clients,
+        ops: clients * per_client,
+        elapsed,
+        latencies,
+    };
+    row.print();
+    row
+}
+
 async fn bench_store(
     backend: &'static str,
     store: Arc<dyn Storage>,
@@ -109,48 +134,31 @@ async fn bench_store(
     for clients in CONCURRENCY {
         let per_client = settings.ops_per_client.max(64 / clients.min(64));
         let s = store.clone();
-        let (elapsed, latencies) = run_clients(clients, per_client, move |c, i| {
-            let s = s.clone();
-            async move {
-                s.create(&format!("/bench/put/c{clients}/{c}/{i}"), value())
-                    .await
-                    .unwrap_or_else(|err| panic!("put failed: {err}"));
-            }
-        })
-        .await;
-        let row = Row {
-            backend,
-            op: "put".into(),
-            clients,
-            ops: clients * per_client,
-            elapsed,
-            latencies,
-        };
-        row.print();
-        rows.push(row);
-
+        rows.push(
+            measure(backend, "put", clients, per_client, move |c, i| {
+                let s = s.clone();
+                async move {
+                    s.create(&format!("/bench/put/c{clients}/{c}/{i}"), value())
+                        .await
+                        .unwrap_or_else(|err| panic!("put failed: {err}"));
+                }
+            })
+            .await,
+        );
         let s = store.clone();
-        let (elapsed, latencies) = run_clients(clients, per_client, move |c, i| {
-            let s = s.clone();
-            async move {
-                let kv = s
-                    .get(&format!("/bench/put/c{clients}/{c}/{i}"))
-                    .await
-                    .unwrap_or_else(|err| panic!("get failed: {err}"));
-                assert!(kv.is_some());
-            }
-        })
-        .await;
-        let row = Row {
-            backend,
-            op: "get".into(),
-            clients,
-            ops: clients * per_client,
-            elapsed,
-            latencies,
-        };
-        row.print();
-        rows.push(row);
+        rows.push(
+            measure(backend, "get", clients, per_client, move |c, i| {
+                let s = s.clone();
+                async move {
+                    let kv = s
+                        .get(&format!("/bench/put/c{clients}/{c}/{i}"))
+                        .await
+                        .unwrap_or_else(|err| panic!("get failed: {err}"));
+                    assert!(kv.is_some());
+                }
+            })
+            .await,
+        );
     }
 
     // Lists of a 10k-key prefix.
@@ -159,27 +167,20 @@ async fn bench_store(
         let per_client = (16 / clients).max(1);
         let s = store.clone();
         let expected = settings.list_keys;
-        let (elapsed, latencies) = run_clients(clients, per_client, move |_, _| {
-            let s = s.clone();
-            async move {
-                let page = s
-                    .list("/bench/list/", ListOptions::default())
-                    .await
-                    .unwrap_or_else(|err| panic!("list failed: {err}"));
-                assert_eq!(page.items.len(), expected);
-            }
-        })
-        .await;
-        let row = Row {
-            backend,
-            op: format!("list {}k keys", settings.list_keys / 1000),
-            clients,
-            ops: clients * per_client,
-            elapsed,
-            latencies,
-        };
-        row.print();
-        rows.push(row);
+        let op = format!("list {}k keys", settings.list_keys / 1000);
+        rows.push(
+            measure(backend, op, clients, per_client, move |_, _| {
+                let s = s.clone();
+                async move {
+                    let page = s
+                        .list("/bench/list/", ListOptions::default())
+                        .await
+                        .unwrap_or_else(|err| panic!("list failed: {err}"));
+                    assert_eq!(page.items.len(), expected);
+                }
+            })
+            .await,
+        );
     }
 
     for watchers in CONCURRENCY {
@@ -278,38 +279,30 @@ async fn raw_etcd_puts(endpoints: &[String], settings: &Settings) -> Vec<Row> {
         for clients in CONCURRENCY {
             let per_client = settings.ops_per_client.max(64 / clients.min(64));
             let client = client.clone();
-            let (elapsed, latencies) = run_clients(clients, per_client, move |c, i| {
-                let mut client = client.clone();
-                async move {
-                    let key = format!("/raw/{op}/c{clients}/{c}/{i}");
-                    let done = if as_txn {
-                        // What a create costs on etcd itself: the same transaction the backend
-                        // sends, with no client-side work around it.
-                        let txn = etcd_client::Txn::new()
-                            .when([etcd_client::Compare::create_revision(
-                                key.clone(),
-                                etcd_client::CompareOp::Equal,
-                                0,
-                            )])
-                            .and_then([etcd_client::TxnOp::put(key, value(), None)]);
-                        client.txn(txn).await.map(|_| ())
-                    } else {
-                        client.put(key, value(), None).await.map(|_| ())
-                    };
-                    done.unwrap_or_else(|err| panic!("raw {op} failed: {err}"));
-                }
-            })
-            .await;
-            let row = Row {
-                backend: "raw etcd-client",
-                op: op.into(),
-                clients,
-                ops: clients * per_client,
-                elapsed,
-                latencies,
-            };
-            row.print();
-            rows.push(row);
+            rows.push(
+                measure("raw etcd-client", op, clients, per_client, move |c, i| {
+                    let mut client = client.clone();
+                    async move {
+                        let key = format!("/raw/{op}/c{clients}/{c}/{i}");
+                        let done = if as_txn {
+                            // What a create costs on etcd itself: the same transaction the
+                            // backend sends, with no client-side work around it.
+                            let txn = etcd_client::Txn::new()
+                                .when([etcd_client::Compare::create_revision(
+                                    key.clone(),
+                                    etcd_client::CompareOp::Equal,
+                                    0,
+                                )])
+                                .and_then([etcd_client::TxnOp::put(key, value(), None)]);
+                            client.txn(txn).await.map(|_| ())
+                        } else {
+                            client.put(key, value(), None).await.map(|_| ())
+                        };
+                        done.unwrap_or_else(|err| panic!("raw {op} failed: {err}"));
+                    }
+                })
+                .await,
+            );
         }
     }
     rows

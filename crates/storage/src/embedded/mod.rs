@@ -258,6 +258,14 @@ fn open_database(path: &Path, cache_size: usize) -> Result<Database> {
     }
 }
 
+/// The current and the compacted revision recorded in `meta` (0 when never written).
+pub(crate) fn counters(meta: &impl ReadableTable<&'static str, u64>) -> Result<(u64, u64)> {
+    let read = |name: &str| -> Result<u64> {
+        Ok(meta.get(name).map_err(db_error)?.map_or(0, |g| g.value()))
+    };
+    Ok((read(META_REVISION)?, read(META_COMPACTED)?))
+}
+
 /// Reads (or initializes) the store's revision counters: (revision, compacted, oldest history).
 fn read_meta(db: &Database, path: &Path) -> Result<(u64, u64, u64)> {
     let corrupt = |reason: String| Error::CorruptDataFile {
@@ -265,7 +273,7 @@ fn read_meta(db: &Database, path: &Path) -> Result<(u64, u64, u64)> {
         reason,
     };
     let txn = db.begin_write().map_err(db_error)?;
-    let counters = {
+    let state = {
         let mut meta = txn.open_table(META).map_err(db_error)?;
         // Create the other tables so readers always find them.
         txn.open_table(KV).map_err(db_error)?;
@@ -285,14 +293,7 @@ fn read_meta(db: &Database, path: &Path) -> Result<(u64, u64, u64)> {
                 )))
             }
         }
-        let revision = meta
-            .get(META_REVISION)
-            .map_err(db_error)?
-            .map_or(0, |g| g.value());
-        let compacted = meta
-            .get(META_COMPACTED)
-            .map_err(db_error)?
-            .map_or(0, |g| g.value());
+        let (revision, compacted) = counters(&meta)?;
         let oldest = match log.first().map_err(db_error)? {
             Some((rev, _)) => rev.value(),
             None => compacted,
@@ -308,7 +309,7 @@ fn read_meta(db: &Database, path: &Path) -> Result<(u64, u64, u64)> {
         (revision, compacted, oldest)
     };
     txn.commit().map_err(db_error)?;
-    Ok(counters)
+    Ok(state)
 }
 
 /// Reads a page of `prefix` at `revision` from one snapshot (see the module docs: the latest
@@ -321,15 +322,7 @@ fn list_snapshot(
     limit: usize,
 ) -> Result<ListResult> {
     let txn = db.begin_read().map_err(db_error)?;
-    let meta = txn.open_table(META).map_err(db_error)?;
-    let current = meta
-        .get(META_REVISION)
-        .map_err(db_error)?
-        .map_or(0, |g| g.value());
-    let compacted = meta
-        .get(META_COMPACTED)
-        .map_err(db_error)?
-        .map_or(0, |g| g.value());
+    let (current, compacted) = counters(&txn.open_table(META).map_err(db_error)?)?;
     let target = revision.unwrap_or(current);
     if target > current {
         return Err(Error::FutureRevision {

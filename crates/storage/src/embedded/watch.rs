@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::record::decode_event;
-use super::{db_error, EventBatch, LOG, META, META_COMPACTED, META_REVISION};
+use super::{counters, db_error, EventBatch, LOG, META};
 use crate::{Error, Result, WatchEvent, WatchStream};
 
 /// Events buffered per watcher between its task and its consumer.
@@ -134,15 +134,7 @@ async fn replay(
 /// revision they cover up to, and whether that reached the snapshot's current revision.
 fn read_chunk(db: &Database, after: u64) -> Result<(Vec<WatchEvent>, u64, bool)> {
     let txn = db.begin_read().map_err(db_error)?;
-    let meta = txn.open_table(META).map_err(db_error)?;
-    let current = meta
-        .get(META_REVISION)
-        .map_err(db_error)?
-        .map_or(0, |g| g.value());
-    let compacted = meta
-        .get(META_COMPACTED)
-        .map_err(db_error)?
-        .map_or(0, |g| g.value());
+    let (current, compacted) = counters(&txn.open_table(META).map_err(db_error)?)?;
     if after.saturating_add(1) < compacted {
         return Err(Error::Compacted {
             requested: after + 1,
