@@ -8,4 +8,4 @@ deploy/install-deps.sh
 echo "test: building the workspace and its tests"
 cargo build --workspace --all-targets --locked
 echo "test: running the tests"
-cargo test --workspace --locked
+cargo test --workspace --locked --lib --tests
