@@ -132,7 +132,7 @@ async fn bench_store(
 ) -> Vec<Row> {
     let mut rows = Vec::new();
     for clients in CONCURRENCY {
-        let per_client = settings.ops_per_client.max(64 / clients.min(64));
+        let per_client = settings.ops_per_client;
         let s = store.clone();
         rows.push(
             measure(backend, "put", clients, per_client, move |c, i| {
@@ -277,7 +277,7 @@ async fn raw_etcd_puts(endpoints: &[String], settings: &Settings) -> Vec<Row> {
     let mut rows = Vec::new();
     for (op, as_txn) in [("put", false), ("txn create-if-absent", true)] {
         for clients in CONCURRENCY {
-            let per_client = settings.ops_per_client.max(64 / clients.min(64));
+            let per_client = settings.ops_per_client;
             let client = client.clone();
             rows.push(
                 measure("raw etcd-client", op, clients, per_client, move |c, i| {
@@ -316,31 +316,18 @@ async fn list_vs_history(settings: &Settings) -> Vec<Row> {
             .unwrap_or_else(|err| panic!("open: {err}")),
     );
     load_keys(&store, "/hist/", settings.list_keys).await;
-    let mut rows = Vec::new();
-    let measure = |label: String| {
+    let list_all = || {
         let s = store.clone();
-        async move {
-            let (elapsed, latencies) = run_clients(1, 10, move |_, _| {
-                let s = s.clone();
-                async move {
-                    s.list("/hist/", ListOptions::default())
-                        .await
-                        .unwrap_or_else(|err| panic!("list failed: {err}"));
-                }
-            })
-            .await;
-            Row {
-                backend: "embedded",
-                op: label,
-                clients: 1,
-                ops: 10,
-                elapsed,
-                latencies,
+        move |_, _| {
+            let s = s.clone();
+            async move {
+                s.list("/hist/", ListOptions::default())
+                    .await
+                    .unwrap_or_else(|err| panic!("list failed: {err}"));
             }
         }
     };
-    let before = measure("list, no history".into()).await;
-    before.print();
+    let before = measure("embedded", "list, no history", 1, 10, list_all()).await;
     // Churn: update keys of the listed prefix over and over, without compacting.
     let keys: Vec<String> = store
         .list("/hist/", ListOptions::default())
@@ -355,16 +342,14 @@ async fn list_vs_history(settings: &Settings) -> Vec<Row> {
         let keys = keys.clone();
         async move {
             let key = &keys[(c * 7919 + i) % keys.len()];
-            let _ = s.update(key, value(), Precondition::None).await;
+            s.update(key, value(), Precondition::None)
+                .await
+                .unwrap_or_else(|err| panic!("update failed: {err}"));
         }
     })
     .await;
-    let after = measure(format!(
-        "list, +{}k history",
-        settings.history_updates / 1000
-    ))
-    .await;
-    after.print();
+    let label = format!("list, +{}k history", settings.history_updates / 1000);
+    let after = measure("embedded", label, 1, 10, list_all()).await;
     let size = std::fs::metadata(dir.path().join(DATA_FILE))
         .map(|m| m.len())
         .unwrap_or(0);
@@ -375,9 +360,7 @@ async fn list_vs_history(settings: &Settings) -> Vec<Row> {
         settings.history_updates / 1000,
         size as f64 / (1024.0 * 1024.0)
     );
-    rows.push(before);
-    rows.push(after);
-    rows
+    vec![before, after]
 }
 
 fn find<'a>(rows: &'a [Row], backend: &str, op: &str, clients: usize) -> Option<&'a Row> {

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use etcd_client::{
     Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, KvClient,
-    TlsOptions, Txn, TxnOp, TxnOpResponse, WatchClient, WatchOptions, WatchResponse,
+    TlsOptions, Txn, TxnOp, TxnOpResponse, TxnResponse, WatchClient, WatchOptions, WatchResponse,
 };
 
 use crate::continuation::resolve_page;
@@ -351,35 +351,34 @@ impl EtcdStore {
         }
     }
 
-    /// Runs a compare-and-swap transaction; returns the success flag and the op responses.
-    async fn cas(&self, txn: Txn) -> Result<(bool, Vec<TxnOpResponse>)> {
-        let response = self
-            .write(|mut kv| {
-                let txn = txn.clone();
-                async move { kv.txn(txn).await }
-            })
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok((response.succeeded(), response.op_responses()))
+    /// Runs a compare-and-swap transaction (as a write: repeated on another member only when
+    /// it certainly was not applied).
+    async fn cas(&self, txn: Txn) -> Result<TxnResponse> {
+        self.write(|mut kv| {
+            let txn = txn.clone();
+            async move { kv.txn(txn).await }
+        })
+        .await
+        .map_err(|e| self.error(e))
     }
+}
 
-    /// The key's state read in a failed transaction's `else` branch: `Err(NotFound)` when it
-    /// is missing, else its mod revision.
-    fn current_mod_revision(&self, key: &str, responses: &[TxnOpResponse]) -> Result<u64> {
-        let kv = responses.iter().find_map(|r| match r {
-            TxnOpResponse::Get(get) => get.kvs().first().cloned(),
-            _ => None,
-        });
-        match kv {
-            Some(kv) => Ok(to_u64(kv.mod_revision())),
-            None => Err(Error::NotFound {
-                key: key.to_string(),
-            }),
-        }
-    }
+/// The key read by a transaction's `get` op, if the key exists.
+fn read_back(responses: &[TxnOpResponse]) -> Option<&etcd_client::KeyValue> {
+    responses.iter().find_map(|r| match r {
+        TxnOpResponse::Get(get) => get.kvs().first(),
+        _ => None,
+    })
+}
 
-    fn key_value(&self, kv: &etcd_client::KeyValue) -> Result<KeyValue> {
-        self.keys.key_value(kv)
+/// Why a conditional write failed, from the key its `else` branch read: missing, or at which
+/// mod revision.
+fn refused(key: &str, precondition: Precondition, responses: &[TxnOpResponse]) -> Error {
+    match read_back(responses) {
+        Some(kv) => precondition_failure(key, precondition, to_u64(kv.mod_revision())),
+        None => Error::NotFound {
+            key: key.to_string(),
+        },
     }
 }
 
@@ -410,7 +409,7 @@ impl Storage for EtcdStore {
         response
             .kvs()
             .first()
-            .map(|kv| self.key_value(kv))
+            .map(|kv| self.keys.key_value(kv))
             .transpose()
     }
 
@@ -447,7 +446,7 @@ impl Storage for EtcdStore {
         let items = response
             .kvs()
             .iter()
-            .map(|kv| self.key_value(kv))
+            .map(|kv| self.keys.key_value(kv))
             .collect::<Result<Vec<_>>>()?;
         let continue_token = match (limit, items.last()) {
             (Some(_), Some(last)) if response.more() => {
@@ -470,12 +469,9 @@ impl Storage for EtcdStore {
             .when([Compare::create_revision(full.clone(), CompareOp::Equal, 0)])
             .and_then([TxnOp::put(full, value.clone(), None)]);
         let response = self
-            .write(|mut kv| {
-                let txn = txn.clone();
-                async move { kv.txn(txn).await }
-            })
+            .cas(txn)
             .await
-            .map_err(|e| too_large_or(key, size, self.error(e)))?;
+            .map_err(|e| too_large_or(key, size, e))?;
         if !response.succeeded() {
             return Err(Error::AlreadyExists {
                 key: key.to_string(),
@@ -508,25 +504,19 @@ impl Storage for EtcdStore {
                 TxnOp::get(full.clone(), None),
             ])
             .or_else([TxnOp::get(full, None)]);
-        let (succeeded, responses) = self
+        let response = self
             .cas(txn)
             .await
             .map_err(|e| too_large_or(key, size, e))?;
-        if !succeeded {
-            let actual = self.current_mod_revision(key, &responses)?;
-            return Err(precondition_failure(key, precondition, actual));
+        let responses = response.op_responses();
+        if !response.succeeded() {
+            return Err(refused(key, precondition, &responses));
         }
-        let kv = responses
-            .iter()
-            .find_map(|r| match r {
-                TxnOpResponse::Get(get) => get.kvs().first().cloned(),
-                _ => None,
-            })
-            .ok_or_else(|| Error::Malformed {
-                key: key.to_string(),
-                reason: "etcd did not return the key it just wrote".to_string(),
-            })?;
-        self.key_value(&kv)
+        let kv = read_back(&responses).ok_or_else(|| Error::Malformed {
+            key: key.to_string(),
+            reason: "etcd did not return the key it just wrote".to_string(),
+        })?;
+        self.keys.key_value(kv)
     }
 
     async fn delete(&self, key: &str, precondition: Precondition) -> Result<KeyValue> {
@@ -538,17 +528,17 @@ impl Storage for EtcdStore {
                 Some(etcd_client::DeleteOptions::new().with_prev_key()),
             )])
             .or_else([TxnOp::get(full, None)]);
-        let (succeeded, responses) = self.cas(txn).await?;
-        if !succeeded {
-            let actual = self.current_mod_revision(key, &responses)?;
-            return Err(precondition_failure(key, precondition, actual));
+        let response = self.cas(txn).await?;
+        let responses = response.op_responses();
+        if !response.succeeded() {
+            return Err(refused(key, precondition, &responses));
         }
         let prev = responses.iter().find_map(|r| match r {
             TxnOpResponse::Delete(delete) => delete.prev_kvs().first().cloned(),
             _ => None,
         });
         match prev {
-            Some(prev) => self.key_value(&prev),
+            Some(prev) => self.keys.key_value(&prev),
             None => Err(Error::NotFound {
                 key: key.to_string(),
             }),
@@ -724,11 +714,11 @@ impl WatchState {
         })?;
         let prev = event
             .prev_kv()
-            .map(|prev| self.key_value(prev))
+            .map(|prev| self.keys.key_value(prev))
             .transpose()?;
         Ok(match event.event_type() {
             etcd_client::EventType::Put => {
-                let current = self.key_value(kv)?;
+                let current = self.keys.key_value(kv)?;
                 if current.create_revision == current.mod_revision {
                     WatchEvent::Created(current)
                 } else {
@@ -742,10 +732,6 @@ impl WatchState {
                 prev,
             },
         })
-    }
-
-    fn key_value(&self, kv: &etcd_client::KeyValue) -> Result<KeyValue> {
-        self.keys.key_value(kv)
     }
 
     /// Queues `err` as the stream's last item.

@@ -74,6 +74,16 @@ pub struct ListOptions {
     pub continue_token: Option<String>,
 }
 
+impl ListOptions {
+    /// The whole prefix as it was at `revision`.
+    pub fn at_revision(revision: u64) -> Self {
+        ListOptions {
+            revision: Some(revision),
+            ..Default::default()
+        }
+    }
+}
+
 /// One page of a list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListResult {

@@ -231,13 +231,7 @@ async fn list_at_a_past_revision(store: Arc<dyn Storage>) {
     let d1 = store.create("/p/d", bytes("d1")).await.unwrap();
 
     let past = store
-        .list(
-            "/p/",
-            ListOptions {
-                revision: Some(snapshot),
-                ..Default::default()
-            },
-        )
+        .list("/p/", ListOptions::at_revision(snapshot))
         .await
         .unwrap();
     assert_eq!(past.revision, snapshot);
@@ -253,13 +247,7 @@ async fn list_at_a_past_revision(store: Arc<dyn Storage>) {
     assert_eq!(latest.items[2], d1);
 
     let future = store
-        .list(
-            "/p/",
-            ListOptions {
-                revision: Some(latest.revision + 1000),
-                ..Default::default()
-            },
-        )
+        .list("/p/", ListOptions::at_revision(latest.revision + 1000))
         .await
         .unwrap_err();
     assert!(matches!(future, Error::FutureRevision { .. }), "{future}");
@@ -444,13 +432,7 @@ async fn compaction_expires_old_revisions(store: Arc<dyn Storage>) {
         other => panic!("expected a compacted error, got {other:?}"),
     }
     let err = store
-        .list(
-            "/c/",
-            ListOptions {
-                revision: Some(v1.mod_revision),
-                ..Default::default()
-            },
-        )
+        .list("/c/", ListOptions::at_revision(v1.mod_revision))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Compacted { .. }), "{err}");
@@ -458,13 +440,7 @@ async fn compaction_expires_old_revisions(store: Arc<dyn Storage>) {
     // The latest state survives compaction, and so does the compacted revision itself.
     assert_eq!(store.get("/c/x").await.unwrap().unwrap().value, b"5");
     let at_compacted = store
-        .list(
-            "/c/",
-            ListOptions {
-                revision: Some(latest),
-                ..Default::default()
-            },
-        )
+        .list("/c/", ListOptions::at_revision(latest))
         .await
         .unwrap();
     assert_eq!(at_compacted.items.len(), 1);

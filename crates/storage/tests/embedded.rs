@@ -217,13 +217,7 @@ async fn restart_keeps_data_revisions_and_compaction() {
     assert_eq!(store.compacted_revision(), compacted_at);
     assert_eq!(store.get("/r/a").await.unwrap().unwrap().value, b"2");
     let err = store
-        .list(
-            "/r/",
-            ListOptions {
-                revision: Some(old.mod_revision),
-                ..Default::default()
-            },
-        )
+        .list("/r/", ListOptions::at_revision(old.mod_revision))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Compacted { .. }), "{err}");
@@ -355,13 +349,7 @@ async fn the_periodic_compactor_keeps_one_interval_of_history() {
     let compacted = store.compacted_revision();
     assert!(compacted > first.mod_revision);
     let err = store
-        .list(
-            "/pc/",
-            ListOptions {
-                revision: Some(first.mod_revision),
-                ..Default::default()
-            },
-        )
+        .list("/pc/", ListOptions::at_revision(first.mod_revision))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Compacted { .. }), "{err}");

@@ -363,10 +363,7 @@ async fn compacted_revisions_are_refused() -> anyhow::Result<()> {
         },
     }
 
-    let at_old = ListOptions {
-        revision: Some(old),
-        ..ListOptions::default()
-    };
+    let at_old = ListOptions::at_revision(old);
     match store.list("/k/", at_old).await {
         Err(Error::Compacted {
             requested,
@@ -378,19 +375,13 @@ async fn compacted_revisions_are_refused() -> anyhow::Result<()> {
     }
 
     // The compacted revision itself is still readable, and the future is not.
-    let at_latest = ListOptions {
-        revision: Some(latest.mod_revision),
-        ..ListOptions::default()
-    };
+    let at_latest = ListOptions::at_revision(latest.mod_revision);
     assert_eq!(
         store.list("/k/", at_latest).await?.items,
         vec![latest.clone()]
     );
     let future = latest.mod_revision + 100;
-    let at_future = ListOptions {
-        revision: Some(future),
-        ..ListOptions::default()
-    };
+    let at_future = ListOptions::at_revision(future);
     match store.list("/k/", at_future).await {
         Err(Error::FutureRevision { requested, current }) => {
             assert_eq!((requested, current), (future, latest.mod_revision));

@@ -8,11 +8,11 @@
 //! freed by deletes are reused, so the file stops growing once history is compacted. Per-write
 //! durability comes from our own write-ahead log (one append + `fdatasync` per batch, about half
 //! the cost of a durable redb commit here), with redb made durable at checkpoints; the `kill -9`
-//! test checks that every acknowledged write survives. SQLite (kine's engine) would have brought the very problems
-//! this store must avoid: a single lock shared by compaction and writers ("database is locked"),
-//! a file that only shrinks with VACUUM, and lists that read through superseded rows. fjall (an
-//! LSM) would add background compaction threads and write amplification we do not need at this
-//! size.
+//! test checks that every acknowledged write survives. SQLite (kine's engine) would have brought
+//! the very problems this store must avoid: a single lock shared by compaction and writers
+//! ("database is locked"), a file that only shrinks with VACUUM, and lists that read through
+//! superseded rows. fjall (an LSM) would add background compaction threads and write
+//! amplification we do not need at this size.
 //!
 //! # Layout
 //! - `kv`: key -> latest state (create revision, mod revision, value). A latest list is one range
@@ -116,17 +116,16 @@ impl EmbeddedStore {
         })?;
         let path = config.data_dir.join(DATA_FILE);
         let db = open_database(&path, config.cache_size)?;
-        read_meta(&db, &path)?;
+        let (durable, compacted, oldest_logged) = read_meta(&db, &path)?;
         let (mut wal, records) = wal::Wal::open(&config.data_dir)?;
-        let replayed = writer::replay(&db, &config.data_dir.join(WAL_FILE), records)?;
-        if replayed > 0 {
+        let revision = writer::replay(&db, &wal, durable, records)?;
+        if revision > durable {
             tracing::info!(
-                records = replayed,
+                records = revision - durable,
                 "recovered writes from the write-ahead log"
             );
         }
         wal.reset()?;
-        let (revision, compacted, oldest_logged) = read_meta(&db, &path)?;
 
         let db = Arc::new(db);
         let revision = Arc::new(AtomicU64::new(revision));

@@ -5,7 +5,8 @@
 //! `Durability::None` (visible, not yet durable) *after* its records are synced here, and redb
 //! is made durable only at checkpoints (every [`CHECKPOINT_BYTES`] of log, or when the store goes
 //! idle), after which the log is emptied. On open, records newer than redb's durable revision are
-//! re-applied: the events carry everything a write did (see `record.rs`), so replay is exact.
+//! re-applied: a record holds the same encoded event the `log` table stores (see `record.rs`),
+//! which carries everything the write did, so replay is exact.
 //!
 //! ```text
 //! record: len u32 | crc32 u32 | revision u64 | event ...      (len counts revision + event)
@@ -18,7 +19,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::{Error, Result, WatchEvent};
+use crate::{Error, Result};
 
 /// The log file's name inside `--data-dir`.
 pub const WAL_FILE: &str = "wal";
@@ -37,8 +38,10 @@ pub(crate) struct Wal {
 }
 
 impl Wal {
-    /// Opens the log and returns it with the records it holds, in order, as (revision, event).
-    pub fn open(dir: &Path) -> Result<(Wal, Vec<(u64, WatchEvent)>)> {
+    /// Opens the log and returns it with the records it holds, in order, as (revision, encoded
+    /// event).
+    #[allow(clippy::type_complexity)]
+    pub fn open(dir: &Path) -> Result<(Wal, Vec<(u64, Vec<u8>)>)> {
         let path = dir.join(WAL_FILE);
         let io = |source| Error::DataFile {
             path: path.clone(),
@@ -78,24 +81,23 @@ impl Wal {
         self.len
     }
 
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Appends one batch and syncs it: when this returns, the batch survives a crash.
     /// On failure the log is cut back to where it was, so it never holds a write that was refused.
-    pub fn append(
-        &mut self,
-        events: &[WatchEvent],
-        encode: impl Fn(&WatchEvent) -> Vec<u8>,
-    ) -> Result<()> {
+    pub fn append<'a>(&mut self, records: impl IntoIterator<Item = (u64, &'a [u8])>) -> Result<()> {
         let mut buf = Vec::new();
-        for event in events {
-            let body = encode(event);
+        for (revision, body) in records {
             let len = (8 + body.len()) as u32;
             let mut hasher = crc32fast::Hasher::new();
-            hasher.update(&event.revision().to_be_bytes());
-            hasher.update(&body);
+            hasher.update(&revision.to_be_bytes());
+            hasher.update(body);
             buf.extend_from_slice(&len.to_be_bytes());
             buf.extend_from_slice(&hasher.finalize().to_be_bytes());
-            buf.extend_from_slice(&event.revision().to_be_bytes());
-            buf.extend_from_slice(&body);
+            buf.extend_from_slice(&revision.to_be_bytes());
+            buf.extend_from_slice(body);
         }
         let written = self
             .file
@@ -118,6 +120,9 @@ impl Wal {
 
     /// Forgets everything in the log: its records are durable in redb now.
     pub fn reset(&mut self) -> Result<()> {
+        if self.len == 0 {
+            return Ok(());
+        }
         let io = |source| Error::DataFile {
             path: self.path.clone(),
             source,
@@ -144,7 +149,8 @@ impl Wal {
 }
 
 /// Parses records; returns them and the length of the valid prefix.
-fn parse(path: &Path, bytes: &[u8]) -> Result<(Vec<(u64, WatchEvent)>, usize)> {
+#[allow(clippy::type_complexity)]
+fn parse(path: &Path, bytes: &[u8]) -> Result<(Vec<(u64, Vec<u8>)>, usize)> {
     let mut records = Vec::new();
     let mut at = 0usize;
     while at < bytes.len() {
@@ -169,10 +175,7 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<(Vec<(u64, WatchEvent)>, usize)> {
         }
         let mut revision = [0u8; 8];
         revision.copy_from_slice(&payload[..8]);
-        let revision = u64::from_be_bytes(revision);
-        let event = super::record::decode_event(revision, &payload[8..])
-            .map_err(|err| corrupt(path, at, &err.to_string()))?;
-        records.push((revision, event));
+        records.push((u64::from_be_bytes(revision), payload[8..].to_vec()));
         at += HEADER + len;
     }
     Ok((records, at))

@@ -1,10 +1,10 @@
 //! The single writer thread: group commit and compaction.
 //!
 //! Every write goes through one thread, which drains whatever requests are waiting (up to
-//! [`MAX_BATCH`]) and applies them in one redb transaction with one fsync. Each request still gets
-//! its own revision and its own outcome: a failed precondition only fails that request. Under
-//! concurrency this turns N fsyncs into one, which is where the embedded store's write throughput
-//! comes from; with a single client it is one transaction per write, as before.
+//! [`MAX_BATCH`]) and applies them in one redb transaction made durable by one write-ahead-log
+//! append and one fsync. Each request still gets its own revision and its own outcome: a failed
+//! precondition only fails that request. Under concurrency this turns N fsyncs into one, which is
+//! where the embedded store's write throughput comes from.
 //!
 //! After a commit the thread publishes the batch's events to watchers, and only then answers the
 //! writers, so a writer that starts a watch from its own revision never misses its own event.
@@ -21,7 +21,7 @@ use std::time::Duration;
 use redb::{Database, Durability, ReadableTable, Table, WriteTransaction};
 use tokio::sync::{broadcast, oneshot};
 
-use super::record::{decode_state, encode_event, encode_state};
+use super::record::{decode_event, decode_state, encode_event, encode_state};
 use super::wal::{Wal, CHECKPOINT_BYTES};
 use super::{db_error, EventBatch, KV, LOG, META, META_COMPACTED, META_REVISION};
 use crate::{Error, KeyValue, Precondition, Result, WatchEvent};
@@ -50,6 +50,16 @@ pub(crate) enum WriteOp {
         key: String,
         precondition: Precondition,
     },
+}
+
+impl WriteOp {
+    fn key(&self) -> &str {
+        match self {
+            WriteOp::Create { key, .. }
+            | WriteOp::Update { key, .. }
+            | WriteOp::Delete { key, .. } => key,
+        }
+    }
 }
 
 pub(crate) enum Request {
@@ -155,15 +165,13 @@ impl Writer {
     /// Makes every redb commit so far durable, then empties the write-ahead log.
     fn checkpoint(&mut self) {
         let result = (|| -> Result<()> {
-            let mut txn = self.db.begin_write().map_err(db_error)?;
-            txn.set_durability(Durability::Immediate)
+            // An empty commit with `Durability::Immediate` (redb's default) persists every
+            // commit before it.
+            self.db
+                .begin_write()
+                .map_err(db_error)?
+                .commit()
                 .map_err(db_error)?;
-            {
-                let mut meta = txn.open_table(META).map_err(db_error)?;
-                meta.insert(META_REVISION, self.revision.load(Ordering::Acquire))
-                    .map_err(db_error)?;
-            }
-            txn.commit().map_err(db_error)?;
             self.wal.reset()
         })();
         match result {
@@ -211,8 +219,9 @@ impl Writer {
         }
     }
 
-    /// Applies `ops` in one durable transaction. Returns the new revision, each op's outcome and
-    /// the events of the ops that succeeded, in revision order.
+    /// Applies `ops` in one transaction, made durable by the write-ahead log before it commits.
+    /// Returns the new revision, each op's outcome and the events of the ops that succeeded, in
+    /// revision order.
     #[allow(clippy::type_complexity)]
     fn apply_batch(
         &mut self,
@@ -225,17 +234,23 @@ impl Writer {
         let mut revision = base;
         let mut outcomes = Vec::with_capacity(ops.len());
         let mut events = Vec::new();
+        let mut records = Vec::new();
         {
             let mut kv = txn.open_table(KV).map_err(db_error)?;
             let mut log = txn.open_table(LOG).map_err(db_error)?;
             for op in ops {
-                match apply_one(&mut kv, revision + 1, op)? {
+                let existing = match kv.get(op.key().as_bytes()).map_err(db_error)? {
+                    Some(state) => Some(decode_state(op.key().as_bytes(), state.value())?),
+                    None => None,
+                };
+                match decide(op, existing, revision + 1) {
                     Ok((result, event)) => {
                         revision += 1;
-                        log.insert(revision, encode_event(&event).as_slice())
-                            .map_err(db_error)?;
+                        let record = encode_event(&event);
+                        record_event(&mut kv, &mut log, &event, &record)?;
                         outcomes.push(Ok(result));
                         events.push(event);
+                        records.push((revision, record));
                     }
                     Err(refused) => outcomes.push(Err(refused)),
                 }
@@ -250,7 +265,11 @@ impl Writer {
             txn.abort().map_err(db_error)?;
         } else {
             let mark = self.wal.len();
-            self.wal.append(&events, encode_event)?;
+            self.wal.append(
+                records
+                    .iter()
+                    .map(|(rev, record)| (*rev, record.as_slice())),
+            )?;
             if let Err(err) = txn.commit() {
                 self.wal.truncate_to(mark);
                 return Err(db_error(err));
@@ -312,152 +331,142 @@ impl Writer {
     }
 }
 
-/// One write against the transaction's current state. The outer `Result` is a storage failure
-/// (the whole batch fails); the inner one is this op's own outcome.
-#[allow(clippy::type_complexity)]
-fn apply_one(
-    kv: &mut Table<&[u8], &[u8]>,
-    revision: u64,
+/// What `op` does to a key whose current state is `existing`, as the write at `revision`: the
+/// value to answer with and the event to record, or why the op is refused.
+fn decide(
     op: WriteOp,
-) -> Result<Result<(KeyValue, WatchEvent)>> {
-    let key = match &op {
-        WriteOp::Create { key, .. } | WriteOp::Update { key, .. } | WriteOp::Delete { key, .. } => {
-            key.clone()
-        }
-    };
-    let existing = match kv.get(key.as_bytes()).map_err(db_error)? {
-        Some(guard) => Some(decode_state(key.as_bytes(), guard.value())?),
-        None => None,
-    };
-    let check = |precondition: Precondition, existing: &Option<KeyValue>| -> Result<KeyValue> {
+    existing: Option<KeyValue>,
+    revision: u64,
+) -> Result<(KeyValue, WatchEvent)> {
+    let checked = |key: String, precondition: Precondition, existing: Option<KeyValue>| {
         let Some(current) = existing else {
-            return Err(Error::NotFound { key: key.clone() });
+            return Err(Error::NotFound { key });
         };
-        if let Precondition::ModRevision(expected) = precondition {
-            if expected != current.mod_revision {
-                return Err(Error::Conflict {
-                    key: key.clone(),
+        match precondition {
+            Precondition::ModRevision(expected) if expected != current.mod_revision => {
+                Err(Error::Conflict {
+                    key,
                     expected,
                     actual: current.mod_revision,
-                });
+                })
             }
+            _ => Ok((key, current)),
         }
-        Ok(current.clone())
     };
     match op {
-        WriteOp::Create { value, .. } => {
+        WriteOp::Create { key, value } => {
             if existing.is_some() {
-                return Ok(Err(Error::AlreadyExists { key }));
+                return Err(Error::AlreadyExists { key });
             }
-            kv.insert(
-                key.as_bytes(),
-                encode_state(revision, revision, &value).as_slice(),
-            )
-            .map_err(db_error)?;
             let created = KeyValue {
                 key,
                 value,
                 create_revision: revision,
                 mod_revision: revision,
             };
-            Ok(Ok((created.clone(), WatchEvent::Created(created))))
+            Ok((created.clone(), WatchEvent::Created(created)))
         }
         WriteOp::Update {
+            key,
             value,
             precondition,
-            ..
         } => {
-            let prev = match check(precondition, &existing) {
-                Ok(prev) => prev,
-                Err(refused) => return Ok(Err(refused)),
-            };
-            kv.insert(
-                key.as_bytes(),
-                encode_state(prev.create_revision, revision, &value).as_slice(),
-            )
-            .map_err(db_error)?;
+            let (key, prev) = checked(key, precondition, existing)?;
             let current = KeyValue {
                 key,
                 value,
                 create_revision: prev.create_revision,
                 mod_revision: revision,
             };
-            Ok(Ok((
-                current.clone(),
-                WatchEvent::Modified {
-                    current,
-                    prev: Some(prev),
-                },
-            )))
-        }
-        WriteOp::Delete { precondition, .. } => {
-            let prev = match check(precondition, &existing) {
-                Ok(prev) => prev,
-                Err(refused) => return Ok(Err(refused)),
+            let event = WatchEvent::Modified {
+                current: current.clone(),
+                prev: Some(prev),
             };
-            kv.remove(key.as_bytes()).map_err(db_error)?;
-            Ok(Ok((
-                prev.clone(),
-                WatchEvent::Deleted {
-                    key,
-                    revision,
-                    prev: Some(prev),
-                },
-            )))
+            Ok((current, event))
+        }
+        WriteOp::Delete { key, precondition } => {
+            let (key, prev) = checked(key, precondition, existing)?;
+            let event = WatchEvent::Deleted {
+                key,
+                revision,
+                prev: Some(prev.clone()),
+            };
+            Ok((prev, event))
         }
     }
 }
 
-/// Re-applies the write-ahead log's records that redb's durable state does not have yet, and
-/// makes the result durable. Records must continue redb's revision without a gap.
+/// Writes what `event` did into the tables: the key's new state, and `record` (the encoded
+/// event) into the history. Live writes and write-ahead-log replay both go through here, so a
+/// replayed write leaves exactly what the original did.
+fn record_event(
+    kv: &mut Table<&[u8], &[u8]>,
+    log: &mut Table<u64, &[u8]>,
+    event: &WatchEvent,
+    record: &[u8],
+) -> Result<()> {
+    match event {
+        WatchEvent::Created(current) | WatchEvent::Modified { current, .. } => {
+            kv.insert(
+                current.key.as_bytes(),
+                encode_state(
+                    current.create_revision,
+                    current.mod_revision,
+                    &current.value,
+                )
+                .as_slice(),
+            )
+            .map_err(db_error)?;
+        }
+        WatchEvent::Deleted { key, .. } => {
+            kv.remove(key.as_bytes()).map_err(db_error)?;
+        }
+        WatchEvent::Progress { .. } => return Ok(()),
+    }
+    log.insert(event.revision(), record).map_err(db_error)?;
+    Ok(())
+}
+
+/// Re-applies the write-ahead log's records newer than redb's durable `revision`, makes the
+/// result durable, and returns the revision the store is at. Records must continue `revision`
+/// without a gap.
 pub(crate) fn replay(
     db: &Database,
-    wal: &std::path::Path,
-    records: Vec<(u64, WatchEvent)>,
-) -> Result<usize> {
+    wal: &Wal,
+    revision: u64,
+    records: Vec<(u64, Vec<u8>)>,
+) -> Result<u64> {
     let corrupt = |reason: String| Error::CorruptDataFile {
-        path: wal.to_path_buf(),
+        path: wal.path().to_path_buf(),
         reason,
     };
+    // Older records are already in redb: a checkpoint that was not followed by a log reset.
+    let mut pending = records
+        .into_iter()
+        .filter(|(at, _)| *at > revision)
+        .peekable();
+    if pending.peek().is_none() {
+        return Ok(revision);
+    }
     let txn = db.begin_write().map_err(db_error)?;
-    let mut applied = 0;
+    let mut revision = revision;
     {
-        let mut meta = txn.open_table(META).map_err(db_error)?;
         let mut kv = txn.open_table(KV).map_err(db_error)?;
         let mut log = txn.open_table(LOG).map_err(db_error)?;
-        let mut revision = meta
-            .get(META_REVISION)
-            .map_err(db_error)?
-            .map_or(0, |g| g.value());
-        for (at, event) in records {
-            if at <= revision {
-                continue; // already in redb's durable state (a checkpoint that was not followed by a reset)
-            }
+        for (at, record) in pending {
             if at != revision + 1 {
                 return Err(corrupt(format!(
                     "the log jumps from revision {revision} to {at}: records are missing"
                 )));
             }
-            match &event {
-                WatchEvent::Created(current) | WatchEvent::Modified { current, .. } => {
-                    kv.insert(
-                        current.key.as_bytes(),
-                        encode_state(current.create_revision, at, &current.value).as_slice(),
-                    )
-                    .map_err(db_error)?;
-                }
-                WatchEvent::Deleted { key, .. } => {
-                    kv.remove(key.as_bytes()).map_err(db_error)?;
-                }
-                WatchEvent::Progress { .. } => continue,
-            }
-            log.insert(at, encode_event(&event).as_slice())
-                .map_err(db_error)?;
+            let event = decode_event(at, &record)
+                .map_err(|err| corrupt(format!("record for revision {at}: {err}")))?;
+            record_event(&mut kv, &mut log, &event, &record)?;
             revision = at;
-            applied += 1;
         }
+        let mut meta = txn.open_table(META).map_err(db_error)?;
         meta.insert(META_REVISION, revision).map_err(db_error)?;
     }
     txn.commit().map_err(db_error)?;
-    Ok(applied)
+    Ok(revision)
 }
