@@ -318,7 +318,7 @@ type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
 /// Spawns `command` from a thread that lives until the process exits, so that
 /// `--pdeathsig` (tied to the spawning thread) fires only when the test process dies.
 fn spawn_from_spawner_thread(command: Command) -> anyhow::Result<Child> {
-    static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    static SPAWNER: OnceLock<mpsc::Sender<SpawnRequest>> = OnceLock::new();
     let spawner = SPAWNER.get_or_init(|| {
         let (requests, incoming) = mpsc::channel::<SpawnRequest>();
         let started = std::thread::Builder::new()
@@ -331,12 +331,10 @@ fn spawn_from_spawner_thread(command: Command) -> anyhow::Result<Child> {
         if let Err(err) = started {
             tracing::warn!(%err, "cannot start the etcd spawner thread");
         }
-        Mutex::new(requests)
+        requests
     });
     let (reply, answer) = mpsc::channel();
     spawner
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
         .send((command, reply))
         .map_err(|_| anyhow!("the etcd spawner thread is gone"))?;
     let child = answer
