@@ -1,0 +1,114 @@
+//! What exists after start, as upstream's bootstrap controller ensures: the `default`,
+//! `kube-system`, `kube-public` and `kube-node-lease` namespaces, and the `kubernetes` Service
+//! (first address of the service range, port 443) with its Endpoints and EndpointSlice pointing
+//! at this apiserver.
+
+use std::net::IpAddr;
+
+use serde_json::{json, Value};
+
+use crate::errors::ApiResult;
+use crate::resources::find;
+use crate::server::State;
+
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+pub struct Endpoint {
+    pub address: IpAddr,
+    pub port: u16,
+}
+
+pub async fn ensure(
+    state: &State,
+    service_ip: IpAddr,
+    endpoint: Option<Endpoint>,
+) -> ApiResult<()> {
+    for name in SYSTEM_NAMESPACES {
+        create_if_missing(
+            state,
+            "",
+            "v1",
+            "namespaces",
+            json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+            }),
+        )
+        .await?;
+    }
+    let port = endpoint.as_ref().map(|e| e.port).unwrap_or(443);
+    crate::allocator::reserve_cluster_ip(state.registry.store(), service_ip, "default/kubernetes")
+        .await?;
+    create_if_missing(
+        state,
+        "",
+        "v1",
+        "services",
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {
+                "type": "ClusterIP",
+                "clusterIP": service_ip.to_string(),
+                "clusterIPs": [service_ip.to_string()],
+                "ipFamilies": [if service_ip.is_ipv4() { "IPv4" } else { "IPv6" }],
+                "ipFamilyPolicy": "SingleStack",
+                "internalTrafficPolicy": "Cluster",
+                "sessionAffinity": "None",
+                "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}],
+            },
+        }),
+    )
+    .await?;
+    if let Some(endpoint) = endpoint {
+        let address = endpoint.address.to_string();
+        create_if_missing(state, "", "v1", "endpoints", json!({
+            "apiVersion": "v1",
+            "kind": "Endpoints",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": address}],
+                         "ports": [{"name": "https", "port": endpoint.port, "protocol": "TCP"}]}],
+        }))
+        .await?;
+        create_if_missing(
+            state,
+            "discovery.k8s.io",
+            "v1",
+            "endpointslices",
+            json!({
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {"name": "kubernetes", "namespace": "default",
+                             "labels": {"kubernetes.io/service-name": "kubernetes"}},
+                "addressType": if endpoint.address.is_ipv4() { "IPv4" } else { "IPv6" },
+                "endpoints": [{"addresses": [address], "conditions": {"ready": true}}],
+                "ports": [{"name": "https", "port": endpoint.port, "protocol": "TCP"}],
+            }),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn create_if_missing(
+    state: &State,
+    group: &str,
+    version: &str,
+    plural: &str,
+    obj: Value,
+) -> ApiResult<()> {
+    let Some(resource) = find(group, version, plural) else {
+        return Ok(());
+    };
+    let admit = |obj: Value, _: Option<&Value>| Ok(obj);
+    match state.registry.create(resource, obj, false, &admit).await {
+        Ok(_) => Ok(()),
+        Err(err) if err.code == 409 => Ok(()),
+        Err(err) => Err(err),
+    }
+}

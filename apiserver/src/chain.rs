@@ -1,0 +1,309 @@
+//! The request chain, stage by stage, in upstream's order:
+//! authentication -> authorization -> mutating admission -> validation -> validating admission
+//! -> storage.
+//!
+//! Each stage is a trait with a list of implementations, so the security work (x509, tokens,
+//! RBAC, Node authorizer, more admission plugins) plugs in without touching the handlers. Until
+//! then the defaults allow everything, but every stage runs on every request.
+
+use std::sync::Arc;
+
+use http::HeaderMap;
+use serde_json::Value;
+
+use crate::errors::{self, ApiError, ApiResult, FieldError};
+use crate::resources::Resource;
+
+/// Who is asking.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserInfo {
+    pub name: String,
+    pub groups: Vec<String>,
+}
+
+/// What is asked (upstream's `authorizer.Attributes` for resource requests).
+#[derive(Clone, Debug)]
+pub struct Attributes {
+    pub verb: &'static str,
+    pub resource: &'static Resource,
+    pub namespace: String,
+    pub name: String,
+    pub subresource: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+}
+
+pub trait Authenticator: Send + Sync {
+    /// `Ok(None)`: this authenticator has nothing to say about the request.
+    fn authenticate(&self, headers: &HeaderMap) -> ApiResult<Option<UserInfo>>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Deny,
+    NoOpinion,
+}
+
+pub trait Authorizer: Send + Sync {
+    fn authorize(&self, user: &UserInfo, attributes: &Attributes) -> Decision;
+}
+
+/// Mutating admission: may change the object.
+pub trait MutatingAdmission: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn admit(
+        &self,
+        op: Operation,
+        attributes: &Attributes,
+        obj: &mut Value,
+        old: Option<&Value>,
+    ) -> ApiResult<()>;
+}
+
+/// Validation of a kind (upstream's strategy `Validate` / `ValidateUpdate`).
+pub trait Validator: Send + Sync {
+    fn validate(&self, resource: &Resource, obj: &Value, old: Option<&Value>) -> Vec<FieldError>;
+}
+
+/// Validating admission: may only refuse.
+pub trait ValidatingAdmission: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn validate(
+        &self,
+        op: Operation,
+        attributes: &Attributes,
+        obj: &Value,
+        old: Option<&Value>,
+    ) -> ApiResult<()>;
+}
+
+/// Every stage, in order.
+pub struct Chain {
+    pub authenticators: Vec<Arc<dyn Authenticator>>,
+    pub authorizers: Vec<Arc<dyn Authorizer>>,
+    pub mutating: Vec<Arc<dyn MutatingAdmission>>,
+    pub validators: Vec<Arc<dyn Validator>>,
+    pub validating: Vec<Arc<dyn ValidatingAdmission>>,
+}
+
+impl Chain {
+    /// The chain of a server without security configured: every request is `system:admin`
+    /// (as on upstream's old insecure port), everything is allowed, objects are still validated.
+    pub fn allow_all() -> Chain {
+        Chain {
+            authenticators: vec![Arc::new(InsecureAdmin)],
+            authorizers: vec![Arc::new(AlwaysAllow)],
+            mutating: Vec::new(),
+            validators: vec![Arc::new(crate::validation::BuiltinValidator)],
+            validating: Vec::new(),
+        }
+    }
+
+    pub fn authenticate(&self, headers: &HeaderMap) -> ApiResult<UserInfo> {
+        for authenticator in &self.authenticators {
+            if let Some(user) = authenticator.authenticate(headers)? {
+                return Ok(user);
+            }
+        }
+        Ok(UserInfo {
+            name: "system:anonymous".into(),
+            groups: vec!["system:unauthenticated".into()],
+        })
+    }
+
+    /// Authentication then authorization; the first authorizer with an opinion decides.
+    pub fn authorize(&self, headers: &HeaderMap, attributes: &Attributes) -> ApiResult<UserInfo> {
+        let user = self.authenticate(headers)?;
+        for authorizer in &self.authorizers {
+            match authorizer.authorize(&user, attributes) {
+                Decision::Allow => return Ok(user),
+                Decision::Deny => break,
+                Decision::NoOpinion => continue,
+            }
+        }
+        Err(forbidden(&user, attributes))
+    }
+
+    /// Mutating admission, validation, validating admission: the object as it will be stored.
+    pub fn admit(
+        &self,
+        op: Operation,
+        attributes: &Attributes,
+        mut obj: Value,
+        old: Option<&Value>,
+    ) -> ApiResult<Value> {
+        for plugin in &self.mutating {
+            plugin.admit(op, attributes, &mut obj, old)?;
+        }
+        let mut errors = Vec::new();
+        for validator in &self.validators {
+            errors.extend(validator.validate(attributes.resource, &obj, old));
+        }
+        if !errors.is_empty() {
+            let name = crate::object::name(&obj).to_string();
+            return Err(errors::invalid(attributes.resource, &name, &errors));
+        }
+        for plugin in &self.validating {
+            plugin.validate(op, attributes, &obj, old)?;
+        }
+        Ok(obj)
+    }
+}
+
+fn forbidden(user: &UserInfo, a: &Attributes) -> ApiError {
+    let mut resource = a.resource.plural.to_string();
+    if !a.subresource.is_empty() {
+        resource = format!("{resource}/{}", a.subresource);
+    }
+    let group = if a.resource.group.is_empty() {
+        "\"\"".to_string()
+    } else {
+        format!("\"{}\"", a.resource.group)
+    };
+    let scope = if a.namespace.is_empty() {
+        "at the cluster scope".to_string()
+    } else {
+        format!("in the namespace \"{}\"", a.namespace)
+    };
+    let message = format!(
+        "{} is forbidden: User \"{}\" cannot {} resource \"{}\" in API group {} {}",
+        if a.name.is_empty() {
+            a.resource.qualified()
+        } else {
+            format!("{} \"{}\"", a.resource.qualified(), a.name)
+        },
+        user.name,
+        a.verb,
+        resource,
+        group,
+        scope
+    );
+    errors::forbidden(a.resource, &a.name, message)
+}
+
+/// Everyone on the insecure port is the cluster admin.
+pub struct InsecureAdmin;
+
+impl Authenticator for InsecureAdmin {
+    fn authenticate(&self, _headers: &HeaderMap) -> ApiResult<Option<UserInfo>> {
+        Ok(Some(UserInfo {
+            name: "system:admin".into(),
+            groups: vec!["system:masters".into(), "system:authenticated".into()],
+        }))
+    }
+}
+
+pub struct AlwaysAllow;
+
+impl Authorizer for AlwaysAllow {
+    fn authorize(&self, _user: &UserInfo, _attributes: &Attributes) -> Decision {
+        Decision::Allow
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::find;
+
+    struct DenyAll;
+    impl Authorizer for DenyAll {
+        fn authorize(&self, _: &UserInfo, _: &Attributes) -> Decision {
+            Decision::Deny
+        }
+    }
+
+    struct AddLabel;
+    impl MutatingAdmission for AddLabel {
+        fn name(&self) -> &'static str {
+            "AddLabel"
+        }
+        fn admit(
+            &self,
+            _: Operation,
+            _: &Attributes,
+            obj: &mut Value,
+            _: Option<&Value>,
+        ) -> ApiResult<()> {
+            obj["metadata"]["labels"] = serde_json::json!({"admitted": "yes"});
+            Ok(())
+        }
+    }
+
+    struct RefuseUnlabelled;
+    impl ValidatingAdmission for RefuseUnlabelled {
+        fn name(&self) -> &'static str {
+            "RefuseUnlabelled"
+        }
+        fn validate(
+            &self,
+            _: Operation,
+            a: &Attributes,
+            obj: &Value,
+            _: Option<&Value>,
+        ) -> ApiResult<()> {
+            if obj["metadata"]["labels"]["admitted"] == "yes" {
+                Ok(())
+            } else {
+                Err(errors::forbidden(a.resource, "", "unlabelled".into()))
+            }
+        }
+    }
+
+    fn attributes() -> Attributes {
+        Attributes {
+            verb: "create",
+            resource: find("", "v1", "configmaps").unwrap(),
+            namespace: "default".into(),
+            name: String::new(),
+            subresource: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_denying_authorizer_answers_forbidden_in_upstream_words() {
+        let mut chain = Chain::allow_all();
+        chain.authorizers = vec![Arc::new(DenyAll)];
+        let err = chain
+            .authorize(&HeaderMap::new(), &attributes())
+            .unwrap_err();
+        assert_eq!(err.code, 403);
+        assert_eq!(
+            err.status["message"],
+            "configmaps is forbidden: User \"system:admin\" cannot create resource \"configmaps\" in API group \"\" in the namespace \"default\""
+        );
+    }
+
+    #[test]
+    fn stages_run_in_order_mutation_before_validation() {
+        let mut chain = Chain::allow_all();
+        chain.validating = vec![Arc::new(RefuseUnlabelled)];
+        let obj = serde_json::json!({"metadata": {"name": "a", "namespace": "default"}});
+        let err = chain
+            .admit(Operation::Create, &attributes(), obj.clone(), None)
+            .unwrap_err();
+        assert_eq!(err.code, 403);
+        chain.mutating = vec![Arc::new(AddLabel)];
+        let admitted = chain
+            .admit(Operation::Create, &attributes(), obj, None)
+            .unwrap();
+        assert_eq!(admitted["metadata"]["labels"]["admitted"], "yes");
+    }
+
+    #[test]
+    fn validation_refuses_with_422() {
+        let chain = Chain::allow_all();
+        let obj = serde_json::json!({"metadata": {"name": "Bad_Name", "namespace": "default"}});
+        let err = chain
+            .admit(Operation::Create, &attributes(), obj, None)
+            .unwrap_err();
+        assert_eq!(err.code, 422);
+        assert_eq!(err.status["reason"], "Invalid");
+    }
+}

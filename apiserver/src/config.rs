@@ -1,0 +1,154 @@
+//! Command-line flags, named as upstream's kube-apiserver names them.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Clone, Debug, Parser)]
+#[command(name = "kube-apiserver", about = "The Kubernetes API server", version)]
+pub struct Options {
+    /// Directory of the embedded store (used unless --etcd-servers is given).
+    #[arg(long, default_value = "/var/lib/kube-apiserver")]
+    pub data_dir: PathBuf,
+
+    /// etcd members to connect to (scheme://ip:port), comma separated. Selects the etcd backend.
+    #[arg(long, value_delimiter = ',')]
+    pub etcd_servers: Vec<String>,
+
+    /// The prefix to prepend to all resource paths in etcd.
+    #[arg(long, default_value = "/registry")]
+    pub etcd_prefix: String,
+
+    /// SSL Certificate Authority file used to secure etcd communication.
+    #[arg(long)]
+    pub etcd_cafile: Option<PathBuf>,
+
+    /// SSL certification file used to secure etcd communication.
+    #[arg(long)]
+    pub etcd_certfile: Option<PathBuf>,
+
+    /// SSL key file used to secure etcd communication.
+    #[arg(long)]
+    pub etcd_keyfile: Option<PathBuf>,
+
+    /// The interval of compaction requests (e.g. 5m, 1h30m). 0 disables compaction.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub etcd_compaction_interval: Duration,
+
+    /// The port on which to serve HTTPS with authentication and authorization. 0 disables it.
+    #[arg(long, default_value_t = 6443)]
+    pub secure_port: u16,
+
+    /// The IP address on which to listen for the --secure-port port.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+
+    /// Plain HTTP on 127.0.0.1 with full access and no authentication, like upstream's removed
+    /// insecure port. 0 (the default) disables it.
+    #[arg(long, default_value_t = 0)]
+    pub insecure_port: u16,
+
+    /// The directory where the self-signed serving certificate is written when --tls-cert-file
+    /// and --tls-private-key-file are not given.
+    #[arg(long, default_value = "/var/run/kubernetes")]
+    pub cert_dir: PathBuf,
+
+    /// File containing the default x509 serving certificate (PEM, server certificate first).
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// File containing the default x509 private key matching --tls-cert-file.
+    #[arg(long)]
+    pub tls_private_key_file: Option<PathBuf>,
+
+    /// The IP address on which to advertise the apiserver to members of the cluster (the
+    /// `kubernetes` Service's endpoint). Defaults to 127.0.0.1 when the bind address is
+    /// unspecified.
+    #[arg(long)]
+    pub advertise_address: Option<IpAddr>,
+
+    /// A CIDR notation IP range from which to assign service cluster IPs.
+    #[arg(long, default_value = "10.0.0.0/24")]
+    pub service_cluster_ip_range: String,
+
+    /// A port range to reserve for services with NodePort visibility (e.g. 30000-32767).
+    #[arg(long, default_value = "30000-32767")]
+    pub service_node_port_range: String,
+
+    /// Log verbosity (0-10), as upstream's -v: 0-1 info, 2-4 debug, 5+ trace.
+    #[arg(short = 'v', long = "v", default_value_t = 0)]
+    pub verbosity: u8,
+}
+
+/// Parses a Go duration as upstream flags take it: `300ms`, `30s`, `5m`, `1h30m`, `0`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err("empty duration".into());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("missing unit in duration {text:?}"))?;
+        let (number, tail) = rest.split_at(digits);
+        let number: f64 = number
+            .parse()
+            .map_err(|_| format!("invalid duration {text:?}"))?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let seconds = match unit {
+            "ns" => number / 1e9,
+            "us" | "µs" => number / 1e6,
+            "ms" => number / 1e3,
+            "s" => number,
+            "m" => number * 60.0,
+            "h" => number * 3600.0,
+            _ => return Err(format!("unknown unit {unit:?} in duration {text:?}")),
+        };
+        total += Duration::from_secs_f64(seconds);
+        rest = tail;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn the_documented_local_command_parses() {
+        let options = Options::try_parse_from([
+            "kube-apiserver",
+            "--data-dir",
+            "/tmp/d",
+            "--secure-port",
+            "0",
+            "--insecure-port",
+            "18080",
+        ])
+        .unwrap();
+        assert_eq!(options.secure_port, 0);
+        assert_eq!(options.insecure_port, 18080);
+        assert!(options.etcd_servers.is_empty());
+    }
+}

@@ -1,0 +1,302 @@
+//! kube-apiserver: the REST + watch API in front of the storage layer.
+//!
+//! `main.rs` parses flags and calls [`run`]; tests call [`start`] with a [`Config`] whose ports
+//! may be 0 and get back the bound addresses.
+//!
+//! A request goes: `server.rs` (listen, route) -> `request.rs` (what is asked) -> `handlers.rs`
+//! (verbs, negotiation) -> `chain.rs` (authentication, authorization, admission, validation) ->
+//! `registry.rs` (metadata rules, compare-and-swap on storage). Watches and `resourceVersion=0`
+//! lists are served from `cache.rs` (one watch cache per resource).
+
+mod admission;
+mod allocator;
+mod apply;
+mod bootstrap;
+mod cache;
+pub mod chain;
+pub mod config;
+mod discovery;
+pub mod errors;
+mod fieldmanager;
+mod fieldvalidation;
+mod handlers;
+mod health;
+mod metrics;
+mod negotiation;
+mod object;
+mod openapi_routes;
+mod patching;
+mod registry;
+pub mod request;
+pub mod resources;
+mod scale;
+mod selectors;
+mod server;
+mod services;
+mod strategy;
+mod table;
+mod validation;
+mod watch;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use storage::Storage;
+use tokio::net::TcpListener;
+use tokio::sync::watch as signal;
+
+pub use config::Options;
+
+/// Where the data lives.
+#[derive(Clone, Debug)]
+pub enum StorageConfig {
+    Embedded { data_dir: PathBuf },
+    Etcd(storage::etcd::EtcdConfig),
+}
+
+/// Everything [`start`] needs, already validated.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub storage: StorageConfig,
+    pub compaction_interval: Duration,
+    /// Plain HTTP, full access; `None` disables it.
+    pub insecure_listen: Option<SocketAddr>,
+    /// HTTPS; `None` disables it.
+    pub secure_listen: Option<SocketAddr>,
+    pub cert_dir: PathBuf,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_private_key_file: Option<PathBuf>,
+    pub advertise_address: Option<IpAddr>,
+    pub service_range: allocator::Cidr,
+    pub service_range_text: String,
+    pub node_port_range: (u16, u16),
+    pub watch_cache: watch_cache::Config,
+}
+
+impl Config {
+    pub fn from_options(o: &Options) -> anyhow::Result<Config> {
+        let storage = if o.etcd_servers.is_empty() {
+            StorageConfig::Embedded {
+                data_dir: o.data_dir.clone(),
+            }
+        } else {
+            let mut etcd = storage::etcd::EtcdConfig::new(o.etcd_servers.clone());
+            etcd.prefix = o.etcd_prefix.clone();
+            etcd.ca_file = o.etcd_cafile.clone();
+            etcd.cert_file = o.etcd_certfile.clone();
+            etcd.key_file = o.etcd_keyfile.clone();
+            StorageConfig::Etcd(etcd)
+        };
+        let service_range = allocator::Cidr::parse(&o.service_cluster_ip_range)
+            .map_err(|e| anyhow::anyhow!("--service-cluster-ip-range: {e}"))?;
+        let node_port_range = allocator::parse_port_range(&o.service_node_port_range)
+            .map_err(|e| anyhow::anyhow!("--service-node-port-range: {e}"))?;
+        Ok(Config {
+            storage,
+            compaction_interval: o.etcd_compaction_interval,
+            insecure_listen: (o.insecure_port != 0)
+                .then(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), o.insecure_port)),
+            secure_listen: (o.secure_port != 0)
+                .then(|| SocketAddr::new(o.bind_address, o.secure_port)),
+            cert_dir: o.cert_dir.clone(),
+            tls_cert_file: o.tls_cert_file.clone(),
+            tls_private_key_file: o.tls_private_key_file.clone(),
+            advertise_address: o.advertise_address,
+            service_range,
+            service_range_text: o.service_cluster_ip_range.clone(),
+            node_port_range,
+            watch_cache: watch_cache::Config::default(),
+        })
+    }
+
+    /// A config for tests: embedded store in `data_dir`, insecure port on an ephemeral loopback
+    /// port, no HTTPS.
+    pub fn for_tests(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            storage: StorageConfig::Embedded {
+                data_dir: data_dir.into(),
+            },
+            compaction_interval: Duration::from_secs(300),
+            insecure_listen: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)),
+            secure_listen: None,
+            cert_dir: PathBuf::from("/nonexistent"),
+            tls_cert_file: None,
+            tls_private_key_file: None,
+            advertise_address: None,
+            service_range: allocator::Cidr::parse("10.0.0.0/24")
+                .unwrap_or_else(|_| unreachable_cidr()),
+            service_range_text: "10.0.0.0/24".into(),
+            node_port_range: (30000, 32767),
+            watch_cache: watch_cache::Config::default(),
+        }
+    }
+}
+
+#[allow(clippy::unreachable)]
+fn unreachable_cidr() -> allocator::Cidr {
+    unreachable!("a constant CIDR parses")
+}
+
+/// A started apiserver.
+pub struct Running {
+    pub insecure_addr: Option<SocketAddr>,
+    pub secure_addr: Option<SocketAddr>,
+    stop: signal::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    state: Arc<server::State>,
+}
+
+impl Running {
+    /// `http://127.0.0.1:<port>` of the insecure port.
+    pub fn url(&self) -> Option<String> {
+        self.insecure_addr.map(|a| format!("http://{a}"))
+    }
+
+    /// Stops listening, ends open watches, and waits for the serving tasks.
+    pub async fn shutdown(self) {
+        self.state
+            .health
+            .shutting_down
+            .store(true, Ordering::Release);
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn open_storage(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
+    Ok(match &config.storage {
+        StorageConfig::Embedded { data_dir } => {
+            let store = storage::embedded::EmbeddedStore::open(
+                storage::embedded::EmbeddedConfig::new(data_dir),
+            )
+            .with_context(|| format!("opening the embedded store in {}", data_dir.display()))?;
+            Arc::new(store)
+        }
+        StorageConfig::Etcd(etcd) => Arc::new(
+            storage::etcd::EtcdStore::connect(etcd.clone())
+                .await
+                .context("connecting to etcd")?,
+        ),
+    })
+}
+
+/// Opens storage, starts the watch caches, ensures the built-in objects, and starts listening.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let store = open_storage(&config).await?;
+    if !config.compaction_interval.is_zero() {
+        storage::compactor::spawn_compactor(store.clone(), config.compaction_interval);
+    }
+    let caches = cache::Caches::start(store.clone(), config.watch_cache.clone())
+        .await
+        .context("starting the watch caches")?;
+    let (stop, stopped) = signal::channel(false);
+    let state = Arc::new(server::State {
+        registry: registry::Registry::new(store.clone()),
+        chain: chain::Chain::allow_all(),
+        metrics: metrics::Metrics::default(),
+        health: health::Health::new(store.clone()),
+        caches,
+        shutdown: stopped.clone(),
+        config: config.clone(),
+    });
+    openapi_routes::warm_up();
+
+    let mut tasks = Vec::new();
+    let mut insecure_addr = None;
+    if let Some(addr) = config.insecure_listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        insecure_addr = Some(listener.local_addr()?);
+        tracing::info!(addr = %listener.local_addr()?, "serving insecurely on loopback");
+        tasks.push(tokio::spawn(server::serve_plain(
+            state.clone(),
+            listener,
+            stopped.clone(),
+        )));
+    }
+    let mut secure_addr = None;
+    if let Some(addr) = config.secure_listen {
+        let mut hosts = vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "kubernetes".to_string(),
+            "kubernetes.default".to_string(),
+            "kubernetes.default.svc".to_string(),
+            config.service_range.first().to_string(),
+        ];
+        if let Some(a) = config.advertise_address {
+            hosts.push(a.to_string());
+        }
+        let acceptor = server::tls_acceptor(
+            config.tls_cert_file.as_deref(),
+            config.tls_private_key_file.as_deref(),
+            &config.cert_dir,
+            &hosts,
+        )?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        secure_addr = Some(listener.local_addr()?);
+        tracing::info!(addr = %listener.local_addr()?, "serving securely");
+        tasks.push(tokio::spawn(server::serve_tls(
+            state.clone(),
+            listener,
+            acceptor,
+            stopped.clone(),
+        )));
+    }
+
+    let endpoint = secure_addr.map(|addr| bootstrap::Endpoint {
+        address: config
+            .advertise_address
+            .unwrap_or(if addr.ip().is_unspecified() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                addr.ip()
+            }),
+        port: addr.port(),
+    });
+    bootstrap::ensure(&state, config.service_range.first(), endpoint)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the built-in objects: {e}"))?;
+    state.health.bootstrapped.store(true, Ordering::Release);
+    Ok(Running {
+        insecure_addr,
+        secure_addr,
+        stop,
+        tasks,
+        state,
+    })
+}
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let config = Config::from_options(&options)?;
+    let running = start(config).await?;
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term.recv() => {},
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

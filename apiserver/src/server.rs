@@ -1,0 +1,268 @@
+//! Listening and routing: the insecure loopback port, the HTTPS port (rustls, with a self-signed
+//! certificate when none is given), and the dispatch of every path to its handler.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::chain::Chain;
+use crate::errors::{self, ApiError};
+use crate::handlers::{self, error_response, parse_query};
+use crate::metrics::Metrics;
+use crate::negotiation::json_response;
+use crate::registry::Registry;
+use crate::request::{self, Target};
+use crate::{discovery, health, openapi_routes};
+
+/// Every response body: whole documents and streamed watches alike.
+pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// What every request handler shares.
+pub struct State {
+    pub registry: Registry,
+    pub chain: Chain,
+    pub metrics: Metrics,
+    pub health: health::Health,
+    pub caches: crate::cache::Caches,
+    /// Flips to true when the server shuts down: open watches end.
+    pub shutdown: watch::Receiver<bool>,
+    pub config: crate::Config,
+}
+
+/// Routes one request.
+pub async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let query = parse_query(parts.uri.query());
+    let watch_param = matches!(
+        query.get("watch").map(String::as_str),
+        Some("true") | Some("1")
+    );
+    let path = parts.uri.path().to_string();
+    let target = request::parse(&parts.method, &path, watch_param);
+    let (verb, resource_label) = match &target {
+        Target::Resource(r) => (
+            r.verb,
+            Some((
+                r.group.clone(),
+                r.version.clone(),
+                r.resource.clone(),
+                r.subresource.clone(),
+                r.namespace.is_empty(),
+            )),
+        ),
+        _ => ("", None),
+    };
+    let result: Result<Response<Body>, ApiError> = match target {
+        Target::Resource(r) => handlers::serve(state.clone(), r, parts.headers, query, body).await,
+        Target::Group { group } => only_get(&parts.method).and_then(|()| discovery::group(&group)),
+        Target::GroupVersion { group, version } => {
+            only_get(&parts.method).and_then(|()| discovery::group_version(&group, &version))
+        }
+        Target::NonResource(path) => {
+            non_resource(&state, &parts.method, &parts.headers, &path, &query).await
+        }
+    };
+    let response = result.unwrap_or_else(|err| error_response(&err));
+    let is_watch = verb == "watch" && response.status() == StatusCode::OK;
+    if !is_watch {
+        state.metrics.observe_request(
+            if verb.is_empty() {
+                parts.method.as_str()
+            } else {
+                verb
+            },
+            resource_label.as_ref(),
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+    }
+    response
+}
+
+fn only_get(method: &Method) -> Result<(), ApiError> {
+    if method == Method::GET || method == Method::HEAD {
+        Ok(())
+    } else {
+        Err(errors::method_not_allowed())
+    }
+}
+
+async fn non_resource(
+    state: &Arc<State>,
+    method: &Method,
+    headers: &http::HeaderMap,
+    path: &str,
+    query: &handlers::Query,
+) -> Result<Response<Body>, ApiError> {
+    only_get(method)?;
+    let trimmed = path.trim_end_matches('/');
+    match trimmed {
+        "/api" => discovery::core_versions(headers),
+        "/apis" => discovery::groups(headers),
+        "/version" => Ok(json_response(StatusCode::OK, &discovery::version())),
+        "/metrics" => Ok(state.metrics.render(state)),
+        "" => Ok(json_response(StatusCode::OK, &discovery::root_paths())),
+        p if p.starts_with("/openapi") => openapi_routes::serve(p, headers, query),
+        p if p == "/healthz"
+            || p == "/livez"
+            || p == "/readyz"
+            || p.starts_with("/healthz/")
+            || p.starts_with("/livez/")
+            || p.starts_with("/readyz/") =>
+        {
+            state.health.serve(p, query).await
+        }
+        _ => Err(errors::route_not_found()),
+    }
+}
+
+/// Serves plain HTTP (HTTP/1.1 and h2c) on `listener` until `shutdown` flips.
+pub async fn serve_plain(
+    state: Arc<State>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(err) => {
+                tracing::warn!(%err, "accept failed");
+                continue;
+            }
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            serve_connection(state, TokioIo::new(stream), peer).await;
+        });
+    }
+}
+
+/// Serves HTTPS on `listener` until `shutdown` flips.
+pub async fn serve_tls(
+    state: Arc<State>,
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(err) => {
+                tracing::warn!(%err, "accept failed");
+                continue;
+            }
+        };
+        let state = state.clone();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            match acceptor.accept(stream).await {
+                Ok(tls) => serve_connection(state, TokioIo::new(tls), peer).await,
+                Err(err) => tracing::debug!(%peer, %err, "TLS handshake failed"),
+            }
+        });
+    }
+}
+
+async fn serve_connection<I>(state: Arc<State>, io: I, peer: SocketAddr)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(route(state, req).await) }
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    if let Err(err) = builder.serve_connection(io, service).await {
+        tracing::debug!(%peer, %err, "connection ended with an error");
+    }
+}
+
+/// The TLS settings for the secure port: the given certificate, or a self-signed one written to
+/// `cert_dir` (reused on the next start, like upstream's `apiserver.crt`/`apiserver.key`).
+pub fn tls_acceptor(
+    cert_file: Option<&Path>,
+    key_file: Option<&Path>,
+    cert_dir: &Path,
+    hosts: &[String],
+) -> anyhow::Result<TlsAcceptor> {
+    let (cert_path, key_path) = match (cert_file, key_file) {
+        (Some(c), Some(k)) => (c.to_path_buf(), k.to_path_buf()),
+        (None, None) => {
+            let cert = cert_dir.join("apiserver.crt");
+            let key = cert_dir.join("apiserver.key");
+            if !cert.exists() || !key.exists() {
+                std::fs::create_dir_all(cert_dir)
+                    .with_context(|| format!("creating --cert-dir {}", cert_dir.display()))?;
+                let generated = rcgen::generate_simple_self_signed(hosts.to_vec())
+                    .context("generating a self-signed serving certificate")?;
+                std::fs::write(&cert, generated.cert.pem())
+                    .with_context(|| format!("writing {}", cert.display()))?;
+                write_private(&key, generated.signing_key.serialize_pem().as_bytes())?;
+                tracing::info!(cert = %cert.display(), "generated a self-signed serving certificate");
+            }
+            (cert, key)
+        }
+        _ => anyhow::bail!("--tls-cert-file and --tls-private-key-file must be given together"),
+    };
+    let cert_pem =
+        std::fs::read(&cert_path).with_context(|| format!("reading {}", cert_path.display()))?;
+    let key_pem =
+        std::fs::read(&key_path).with_context(|| format!("reading {}", key_path.display()))?;
+    let certs: Vec<_> = rustls::pki_types::pem::PemObject::pem_slice_iter(&cert_pem)
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{} holds no valid PEM certificate", cert_path.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!("{} holds no certificate", cert_path.display());
+    }
+    let key =
+        <rustls::pki_types::PrivateKeyDer as rustls::pki_types::pem::PemObject>::from_pem_slice(
+            &key_pem,
+        )
+        .with_context(|| format!("{} holds no valid PEM private key", key_path.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the serving certificate and key do not match")?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
