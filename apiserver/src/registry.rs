@@ -268,6 +268,7 @@ impl Registry {
 
     /// PUT: replaces the object (or one part of it). A `resourceVersion` in the body makes the
     /// write conditional on it.
+    #[allow(clippy::too_many_arguments)]
     pub async fn update(
         &self,
         resource: &Resource,

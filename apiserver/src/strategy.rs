@@ -39,27 +39,11 @@ pub fn prepare_for_create(resource: &Resource, obj: &mut Value, uid: String, now
         }
         _ => {}
     }
-    fold_string_data(resource, obj);
-}
-
-/// A Secret's write-only `stringData` is folded into `data` (base64) on every write, as
-/// upstream's conversion does; `stringData` is never stored.
-pub fn fold_string_data(resource: &Resource, obj: &mut Value) {
-    if !(resource.group.is_empty() && resource.kind == "Secret") {
-        return;
-    }
-    let Some(string_data) = obj.as_object_mut().and_then(|m| m.remove("stringData")) else {
-        return;
-    };
-    let Some(entries) = string_data.as_object() else {
-        return;
-    };
-    let data = ensure_object(obj, "data");
-    for (key, value) in entries {
-        let text = value.as_str().unwrap_or_default();
-        let encoded =
-            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, text.as_bytes());
-        data.insert(key.clone(), Value::String(encoded));
+    builtin::default(resource.group, resource.version, resource.kind, obj);
+    match (resource.group, resource.kind) {
+        ("batch", "Job") => builtin::generate_job_selector(obj),
+        ("", "Service") => builtin::default_service_ip_family_policy(obj, None),
+        _ => {}
     }
 }
 
@@ -139,7 +123,13 @@ pub fn prepare_for_update(resource: &Resource, part: Part, new: Value, old: &Val
             out
         }
     };
-    fold_string_data(resource, &mut out);
+    if resource.group.is_empty() && resource.kind == "Service" && part == Part::Main {
+        keep_service_allocations(&mut out, old);
+    }
+    builtin::default(resource.group, resource.version, resource.kind, &mut out);
+    if resource.group.is_empty() && resource.kind == "Service" {
+        builtin::default_service_ip_family_policy(&mut out, Some(old));
+    }
     // Metadata the server owns is never taken from the writer.
     let old_meta = meta(old).cloned().unwrap_or_default();
     let m = meta_mut(&mut out);
@@ -171,6 +161,39 @@ pub fn prepare_for_update(resource: &Resource, part: Part, new: Value, old: &Val
         meta_mut(&mut out).insert("generation".into(), generation.clone());
     }
     out
+}
+
+/// An update that leaves out the allocated ClusterIP(s) or NodePorts keeps the old ones, as
+/// upstream's service registry does (clients rarely echo them).
+fn keep_service_allocations(new: &mut Value, old: &Value) {
+    let Some(old_spec) = old.get("spec") else {
+        return;
+    };
+    let spec = ensure_object(new, "spec");
+    for field in ["clusterIP", "clusterIPs"] {
+        let missing = spec.get(field).is_none_or(|v| v.is_null() || v.as_str() == Some(""));
+        if missing {
+            if let Some(v) = old_spec.get(field) {
+                spec.insert(field.into(), v.clone());
+            }
+        }
+    }
+    let old_ports = old_spec.get("ports").and_then(Value::as_array).cloned().unwrap_or_default();
+    if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+        for port in ports.iter_mut() {
+            if port.get("nodePort").is_some_and(|p| !p.is_null()) {
+                continue;
+            }
+            let same = old_ports.iter().find(|o| {
+                o.get("port") == port.get("port")
+                    && o.get("protocol").and_then(Value::as_str).unwrap_or("TCP")
+                        == port.get("protocol").and_then(Value::as_str).unwrap_or("TCP")
+            });
+            if let (Some(node_port), Some(map)) = (same.and_then(|o| o.get("nodePort")), port.as_object_mut()) {
+                map.insert("nodePort".into(), node_port.clone());
+            }
+        }
+    }
 }
 
 fn ensure_object<'a>(obj: &'a mut Value, field: &str) -> &'a mut Map<String, Value> {

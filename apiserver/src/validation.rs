@@ -34,9 +34,7 @@ impl Validator for BuiltinValidator {
                 errors
             }
         };
-        if let Some(old) = old {
-            errors.extend(immutable_fields(resource, obj, old));
-        }
+        errors.extend(builtin::validate(resource.group, resource.version, resource.kind, obj, old));
         errors
     }
 }
@@ -69,39 +67,4 @@ fn mask_prefix(name: &str, prefix: bool) -> String {
     } else {
         name.to_string()
     }
-}
-
-/// Fields users meet as immutable after create.
-fn immutable_fields(resource: &Resource, obj: &Value, old: &Value) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    let immutable: &[&[&str]] = match (resource.group, resource.kind) {
-        ("apps", "Deployment") | ("apps", "ReplicaSet") | ("apps", "DaemonSet") => {
-            &[&["spec", "selector"]]
-        }
-        ("apps", "StatefulSet") => &[&["spec", "selector"], &["spec", "serviceName"]],
-        ("batch", "Job") => &[&["spec", "selector"], &["spec", "completionMode"]],
-        ("", "ConfigMap") | ("", "Secret") if is_immutable(old) => {
-            &[&["data"], &["binaryData"], &["stringData"]]
-        }
-        ("", "Secret") => &[&["type"]],
-        _ => &[],
-    };
-    for path in immutable {
-        if lookup(obj, path) != lookup(old, path) {
-            errors.push(FieldError::invalid(
-                path.join("."),
-                lookup(obj, path).cloned().unwrap_or(Value::Null),
-                "field is immutable",
-            ));
-        }
-    }
-    errors
-}
-
-fn is_immutable(obj: &Value) -> bool {
-    obj.get("immutable").and_then(Value::as_bool) == Some(true)
-}
-
-fn lookup<'a>(obj: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(obj, |v, key| v.get(*key))
 }

@@ -134,12 +134,7 @@ pub(super) fn events_event(obj: &Value, _old: Option<&Value>) -> Vec<FieldError>
 }
 
 pub(super) fn role(obj: &Value, _old: Option<&Value>) -> Vec<FieldError> {
-    let namespaced = obj
-        .field("metadata")
-        .str_of("namespace")
-        .is_empty()
-        .then_some(false)
-        .unwrap_or(true);
+    let namespaced = !obj.field("metadata").str_of("namespace").is_empty();
     let mut errs = Errs::new();
     for (i, rule) in obj.arr_of("rules").iter().enumerate() {
         let p = Path::new("rules").index(i);
@@ -225,7 +220,7 @@ fn binding(obj: &Value, old: Option<&Value>, kinds: &[&str], namespaced: bool) -
         errs.push(FieldError::invalid(
             rp.child("name"),
             name,
-            format!("may not contain '/'"),
+            "may not contain '/'",
         ));
     }
     for (i, s) in obj.arr_of("subjects").iter().enumerate() {
@@ -574,13 +569,12 @@ pub(super) fn ingress(obj: &Value, _old: Option<&Value>) -> Vec<FieldError> {
                 )),
             }
             let pth = path.str_of("path");
-            if matches!(pt, "Exact" | "Prefix") && !pth.starts_with('/') {
-                errs.push(FieldError::invalid(
-                    pp.child("path"),
-                    pth,
-                    "must be an absolute path",
-                ));
-            } else if pt == "ImplementationSpecific" && !pth.is_empty() && !pth.starts_with('/') {
+            let needs_absolute = match pt {
+                "Exact" | "Prefix" => true,
+                "ImplementationSpecific" => !pth.is_empty(),
+                _ => false,
+            };
+            if needs_absolute && !pth.starts_with('/') {
                 errs.push(FieldError::invalid(
                     pp.child("path"),
                     pth,

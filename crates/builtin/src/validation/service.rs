@@ -64,15 +64,11 @@ pub(super) fn service(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
                 }
             }
         }
-        "NodePort" => {
-            if headless {
-                errs.push(FieldError::invalid(
-                    p.child("clusterIPs").index(0),
-                    "None",
-                    "may not be set to 'None' for NodePort services",
-                ));
-            }
-        }
+        "NodePort" if headless => errs.push(FieldError::invalid(
+            p.child("clusterIPs").index(0),
+            "None",
+            "may not be set to 'None' for NodePort services",
+        )),
         "ExternalName" => {
             if !cluster_ips(spec).is_empty() {
                 errs.push(FieldError::forbidden(
