@@ -171,14 +171,20 @@ fn keep_service_allocations(new: &mut Value, old: &Value) {
     };
     let spec = ensure_object(new, "spec");
     for field in ["clusterIP", "clusterIPs"] {
-        let missing = spec.get(field).is_none_or(|v| v.is_null() || v.as_str() == Some(""));
+        let missing = spec
+            .get(field)
+            .is_none_or(|v| v.is_null() || v.as_str() == Some(""));
         if missing {
             if let Some(v) = old_spec.get(field) {
                 spec.insert(field.into(), v.clone());
             }
         }
     }
-    let old_ports = old_spec.get("ports").and_then(Value::as_array).cloned().unwrap_or_default();
+    let old_ports = old_spec
+        .get("ports")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
         for port in ports.iter_mut() {
             if port.get("nodePort").is_some_and(|p| !p.is_null()) {
@@ -187,9 +193,14 @@ fn keep_service_allocations(new: &mut Value, old: &Value) {
             let same = old_ports.iter().find(|o| {
                 o.get("port") == port.get("port")
                     && o.get("protocol").and_then(Value::as_str).unwrap_or("TCP")
-                        == port.get("protocol").and_then(Value::as_str).unwrap_or("TCP")
+                        == port
+                            .get("protocol")
+                            .and_then(Value::as_str)
+                            .unwrap_or("TCP")
             });
-            if let (Some(node_port), Some(map)) = (same.and_then(|o| o.get("nodePort")), port.as_object_mut()) {
+            if let (Some(node_port), Some(map)) =
+                (same.and_then(|o| o.get("nodePort")), port.as_object_mut())
+            {
                 map.insert("nodePort".into(), node_port.clone());
             }
         }

@@ -34,7 +34,13 @@ impl Validator for BuiltinValidator {
                 errors
             }
         };
-        errors.extend(builtin::validate(resource.group, resource.version, resource.kind, obj, old));
+        errors.extend(builtin::validate(
+            resource.group,
+            resource.version,
+            resource.kind,
+            obj,
+            old,
+        ));
         errors
     }
 }
