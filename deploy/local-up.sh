@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Brings up a local cluster on this machine and keeps it in the foreground (Ctrl-C stops it):
+# installs what is needed, builds the binaries (release), starts kube-apiserver on the embedded
+# store, and writes a kubeconfig for kubectl.
+#
+#   deploy/local-up.sh                      # embedded store in $LOCAL_UP_DIR (default _output/local-up)
+#   ETCD_SERVERS=http://127.0.0.1:2379 deploy/local-up.sh   # use a running etcd instead
+#
+# Then, in another shell:  export KUBECONFIG=$LOCAL_UP_DIR/kubeconfig; kubectl get ns
+#
+# The cluster grows with the project: daemons that exist are started here (today the apiserver;
+# controller-manager, scheduler, kubelet and proxy join as their issues land).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LOCAL_UP_DIR=${LOCAL_UP_DIR:-$PWD/_output/local-up}
+INSECURE_PORT=${INSECURE_PORT:-8080}
+SECURE_PORT=${SECURE_PORT:-6443}
+ETCD_SERVERS=${ETCD_SERVERS:-}
+
+deploy/install-deps.sh
+echo "local-up: building release binaries (first build takes a few minutes)"
+cargo build --release --locked -p apiserver
+
+mkdir -p "$LOCAL_UP_DIR"
+args=(--data-dir "$LOCAL_UP_DIR/data" --cert-dir "$LOCAL_UP_DIR/certs"
+      --secure-port "$SECURE_PORT" --insecure-port "$INSECURE_PORT")
+if [[ -n "$ETCD_SERVERS" ]]; then
+    args+=(--etcd-servers "$ETCD_SERVERS")
+fi
+
+cat >"$LOCAL_UP_DIR/kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: http://127.0.0.1:$INSECURE_PORT
+contexts:
+- name: local
+  context:
+    cluster: local
+    user: local
+current-context: local
+users:
+- name: local
+  user: {}
+EOF
+
+pids=()
+cleanup() {
+    echo "local-up: stopping"
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait || true
+}
+trap cleanup EXIT INT TERM
+
+echo "local-up: starting kube-apiserver (log: $LOCAL_UP_DIR/kube-apiserver.log)"
+target/release/kube-apiserver "${args[@]}" >"$LOCAL_UP_DIR/kube-apiserver.log" 2>&1 &
+pids+=($!)
+
+printf 'local-up: waiting for the apiserver to be ready'
+for _ in $(seq 1 120); do
+    if curl -fsS "http://127.0.0.1:$INSECURE_PORT/readyz" >/dev/null 2>&1; then
+        echo
+        cat <<EOF
+local-up: the cluster is up.
+
+    export KUBECONFIG=$LOCAL_UP_DIR/kubeconfig
+    kubectl get ns
+
+HTTPS (self-signed, certificate in $LOCAL_UP_DIR/certs): https://127.0.0.1:$SECURE_PORT
+Press Ctrl-C to stop.
+EOF
+        wait "${pids[0]}"
+        exit $?
+    fi
+    if ! kill -0 "${pids[0]}" 2>/dev/null; then
+        echo
+        echo "local-up: kube-apiserver exited; its log:" >&2
+        tail -20 "$LOCAL_UP_DIR/kube-apiserver.log" >&2
+        exit 1
+    fi
+    printf '.'
+    sleep 0.5
+done
+echo
+echo "local-up: the apiserver did not become ready in 60s; see $LOCAL_UP_DIR/kube-apiserver.log" >&2
+exit 1
