@@ -276,3 +276,7 @@ pub fn conflict_with_causes(
 pub fn invalid_value_message(message: String) -> ApiError {
     status(422, "Invalid", message, None)
 }
+
+pub fn too_many_requests(message: String) -> ApiError {
+    status(429, "TooManyRequests", message, None)
+}

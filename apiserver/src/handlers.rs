@@ -47,10 +47,15 @@ pub async fn serve(
     if !resource.namespaced && !request.namespace.is_empty() && resource.plural != "namespaces" {
         return Err(errors::route_not_found());
     }
-    if request.subresource == "scale"
-        && resource.subresource("scale").is_some()
-        && request.rest.is_empty()
-    {
+    // Subresources that are not a view of the object itself have their own handlers.
+    let special = match request.subresource.as_str() {
+        "scale" => resource.subresource("scale").is_some(),
+        "binding" | "eviction" => {
+            resource.group.is_empty() && resource.kind == "Pod" && request.verb == "create"
+        }
+        _ => false,
+    };
+    if special && request.rest.is_empty() {
         let output = negotiation::output(&headers)?;
         let attributes = Attributes {
             verb: request.verb,
@@ -62,17 +67,32 @@ pub async fn serve(
         state.chain.authorize(&headers, &attributes)?;
         let dry_run = dry_run(&query)?;
         let namespace = request.namespace.as_str();
-        return crate::scale::serve(
-            &state,
-            resource,
-            &attributes,
-            namespace,
-            &headers,
-            body,
-            dry_run,
-            &output,
-        )
-        .await;
+        return if request.subresource == "scale" {
+            crate::scale::serve(
+                &state,
+                resource,
+                &attributes,
+                namespace,
+                &headers,
+                body,
+                dry_run,
+                &output,
+            )
+            .await
+        } else {
+            crate::pods::serve(
+                &state,
+                resource,
+                &attributes,
+                namespace,
+                &headers,
+                &query,
+                body,
+                dry_run,
+                &output,
+            )
+            .await
+        };
     }
     let part = match request.subresource.as_str() {
         "" => Part::Main,
@@ -338,23 +358,51 @@ async fn list(
         ));
     }
     let matches = |obj: &Value| filter.matches(obj);
-    let page = state
-        .registry
-        .list(
-            resource,
-            ListRequest {
-                namespace: (!namespace.is_empty()).then_some(namespace),
-                limit,
-                continue_token,
+    // Served from the watch cache, as upstream's cacher does: `resourceVersion=0` (any state is
+    // fine), or "not older than N" once the cache has reached N. Everything else (consistent
+    // reads, exact revisions, pages) reads storage.
+    let from_cache = continue_token.is_none()
+        && rv_match != "Exact"
+        && match object::parse_resource_version(rv)? {
+            Some(0) => true,
+            Some(n) => state
+                .caches
+                .get(resource)
+                .is_some_and(|c| c.revision() >= n),
+            None => false,
+        };
+    let page = match state.caches.get(resource).filter(|_| from_cache) {
+        Some(cache) => {
+            let prefix = resource.list_prefix((!namespace.is_empty()).then_some(namespace));
+            let (items, revision) = cache.list(&prefix, &|c: &crate::cache::Cached| {
+                filter.matches(&c.object)
+            });
+            crate::registry::ListPage {
+                items: items.iter().map(|c| c.object.clone()).collect(),
                 revision,
-                filter: if filter.is_empty() {
-                    None
-                } else {
-                    Some(&matches)
-                },
-            },
-        )
-        .await?;
+                continue_token: None,
+            }
+        }
+        None => {
+            state
+                .registry
+                .list(
+                    resource,
+                    ListRequest {
+                        namespace: (!namespace.is_empty()).then_some(namespace),
+                        limit,
+                        continue_token,
+                        revision,
+                        filter: if filter.is_empty() {
+                            None
+                        } else {
+                            Some(&matches)
+                        },
+                    },
+                )
+                .await?
+        }
+    };
     match output {
         Output::Table { include_object } => {
             let table = table::table(

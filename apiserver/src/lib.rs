@@ -26,6 +26,7 @@ mod negotiation;
 mod object;
 mod openapi_routes;
 mod patching;
+mod pods;
 mod registry;
 pub mod request;
 pub mod resources;
