@@ -132,7 +132,11 @@ impl Config {
                 .unwrap_or_else(|_| unreachable_cidr()),
             service_range_text: "10.0.0.0/24".into(),
             node_port_range: (30000, 32767),
-            watch_cache: watch_cache::Config::default(),
+            watch_cache: watch_cache::Config {
+                history_capacity: 200,
+                watcher_buffer: 1000,
+                bookmark_interval: Duration::from_secs(1),
+            },
         }
     }
 }

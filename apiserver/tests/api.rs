@@ -1,0 +1,371 @@
+//! In-process tests of the API's wire behaviour: an apiserver on the embedded store on an
+//! ephemeral loopback port, driven with plain HTTP/1.0 requests (no client library in between, so
+//! what is asserted is exactly what goes over the wire).
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+struct Server {
+    running: Option<apiserver::Running>,
+    addr: std::net::SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let running = apiserver::start(apiserver::Config::for_tests(dir.path()))
+            .await
+            .unwrap();
+        let addr = running.insecure_addr.unwrap();
+        Server {
+            running: Some(running),
+            addr,
+            _dir: dir,
+        }
+    }
+
+    async fn send(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> TcpStream {
+        let mut stream = TcpStream::connect(self.addr).await.unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.0\r\nHost: test\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        stream
+    }
+
+    /// A whole answer: (status code, JSON body).
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let bytes = body
+            .map(|b| serde_json::to_vec(&b).unwrap())
+            .unwrap_or_default();
+        self.raw(method, path, "application/json", &bytes).await
+    }
+
+    async fn raw(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, Value) {
+        let mut stream = self.send(method, path, content_type, body).await;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let code: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (code, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    /// Opens a watch; events are read with `next_event`.
+    async fn watch(&self, path: &str) -> Watch {
+        let stream = self.send("GET", path, "application/json", b"").await;
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            reader.read_line(&mut line).await.unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+        }
+        Watch { reader }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            tokio::spawn(running.shutdown());
+        }
+    }
+}
+
+struct Watch {
+    reader: BufReader<TcpStream>,
+}
+
+impl Watch {
+    async fn next_event(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        match tokio::time::timeout(Duration::from_secs(10), self.reader.read_line(&mut line)).await
+        {
+            Ok(Ok(0)) | Err(_) => None,
+            Ok(Ok(_)) => Some(serde_json::from_str(line.trim()).unwrap()),
+            Ok(Err(err)) => panic!("watch read failed: {err}"),
+        }
+    }
+
+    /// The next event that is not a bookmark.
+    async fn next_change(&mut self) -> Option<Value> {
+        loop {
+            let event = self.next_event().await?;
+            if event["type"] != "BOOKMARK" {
+                return Some(event);
+            }
+        }
+    }
+}
+
+fn configmap(name: &str, labels: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}, "data": {"k": "v"}})
+}
+
+const CMS: &str = "/api/v1/namespaces/default/configmaps";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_from_a_revision_delivers_exactly_the_later_changes_in_order() {
+    let server = Server::start().await;
+    let (code, first) = server
+        .call("POST", CMS, Some(configmap("a", json!({}))))
+        .await;
+    assert_eq!(code, 201);
+    let rv = first["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server
+        .call("POST", CMS, Some(configmap("b", json!({}))))
+        .await;
+    server.call("DELETE", &format!("{CMS}/a"), None).await;
+    let mut watch = server
+        .watch(&format!("{CMS}?watch=1&resourceVersion={rv}"))
+        .await;
+    let added = watch.next_change().await.unwrap();
+    assert_eq!(
+        (
+            added["type"].as_str(),
+            added["object"]["metadata"]["name"].as_str()
+        ),
+        (Some("ADDED"), Some("b"))
+    );
+    let deleted = watch.next_change().await.unwrap();
+    assert_eq!(
+        (
+            deleted["type"].as_str(),
+            deleted["object"]["metadata"]["name"].as_str()
+        ),
+        (Some("DELETED"), Some("a"))
+    );
+    assert_eq!(deleted["object"]["kind"], "ConfigMap");
+    let added_rv: u64 = added["object"]["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let deleted_rv: u64 = deleted["object"]["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        added_rv > rv.parse().unwrap() && deleted_rv > added_rv,
+        "revisions move forward"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_older_than_the_window_gets_a_410_error_event() {
+    let server = Server::start().await;
+    let (_, first) = server
+        .call("POST", CMS, Some(configmap("old", json!({}))))
+        .await;
+    let rv = first["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The test config keeps 200 changes per resource.
+    for i in 0..260 {
+        let body = format!(r#"{{"data":{{"i":"{i}"}}}}"#);
+        let (code, _) = server
+            .raw(
+                "PATCH",
+                &format!("{CMS}/old"),
+                "application/merge-patch+json",
+                body.as_bytes(),
+            )
+            .await;
+        assert_eq!(code, 200);
+    }
+    let mut watch = server
+        .watch(&format!("{CMS}?watch=1&resourceVersion={rv}"))
+        .await;
+    let event = watch.next_event().await.unwrap();
+    assert_eq!(event["type"], "ERROR");
+    assert_eq!(event["object"]["code"], 410);
+    assert_eq!(event["object"]["reason"], "Expired");
+    assert!(event["object"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("too old resource version"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_initial_events_ends_with_an_annotated_bookmark_and_bookmarks_keep_coming() {
+    let server = Server::start().await;
+    for name in ["x", "y"] {
+        server
+            .call("POST", CMS, Some(configmap(name, json!({}))))
+            .await;
+    }
+    let mut watch = server
+        .watch(&format!("{CMS}?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"))
+        .await;
+    let mut names = Vec::new();
+    loop {
+        let event = watch.next_event().await.unwrap();
+        if event["type"] == "BOOKMARK" {
+            assert_eq!(
+                event["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+                "true"
+            );
+            break;
+        }
+        assert_eq!(event["type"], "ADDED");
+        names.push(
+            event["object"]["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(names, vec!["x", "y"]);
+    // The test config sends a bookmark about every second.
+    let bookmark = watch.next_event().await.unwrap();
+    assert_eq!(bookmark["type"], "BOOKMARK");
+    assert_eq!(bookmark["object"]["kind"], "ConfigMap");
+    // Without allowWatchBookmarks, sendInitialEvents is refused like upstream.
+    let (code, status) = server
+        .call(
+            "GET",
+            &format!("{CMS}?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"),
+            None,
+        )
+        .await;
+    assert_eq!(code, 400, "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_leaving_a_label_selector_is_seen_as_deleted() {
+    let server = Server::start().await;
+    server
+        .call("POST", CMS, Some(configmap("sel", json!({"app": "web"}))))
+        .await;
+    let mut watch = server
+        .watch(&format!("{CMS}?watch=1&labelSelector=app%3Dweb"))
+        .await;
+    let first = watch.next_change().await.unwrap();
+    assert_eq!(first["type"], "ADDED");
+    let (code, _) = server
+        .raw(
+            "PATCH",
+            &format!("{CMS}/sel"),
+            "application/merge-patch+json",
+            br#"{"metadata":{"labels":{"app":"db"}}}"#,
+        )
+        .await;
+    assert_eq!(code, 200);
+    let left = watch.next_change().await.unwrap();
+    assert_eq!(left["type"], "DELETED");
+    server
+        .raw(
+            "PATCH",
+            &format!("{CMS}/sel"),
+            "application/merge-patch+json",
+            br#"{"metadata":{"labels":{"app":"web"}}}"#,
+        )
+        .await;
+    let back = watch.next_change().await.unwrap();
+    assert_eq!(back["type"], "ADDED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_from_the_cache_and_from_storage_agree_and_pages_cover_everything_once() {
+    let server = Server::start().await;
+    for i in 0..25 {
+        server
+            .call("POST", CMS, Some(configmap(&format!("p{i:02}"), json!({}))))
+            .await;
+    }
+    let (_, consistent) = server.call("GET", CMS, None).await;
+    let (_, cached) = server
+        .call("GET", &format!("{CMS}?resourceVersion=0"), None)
+        .await;
+    let names = |list: &Value| -> Vec<String> {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&consistent), names(&cached));
+    assert_eq!(names(&consistent).len(), 25);
+    assert_eq!(consistent["kind"], "ConfigMapList");
+    assert!(
+        consistent["items"][0].get("kind").is_none(),
+        "list items carry no kind, as upstream"
+    );
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let path = if token.is_empty() {
+            format!("{CMS}?limit=10")
+        } else {
+            format!("{CMS}?limit=10&continue={token}")
+        };
+        let (code, page) = server.call("GET", &path, None).await;
+        assert_eq!(code, 200);
+        seen.extend(names(&page));
+        // A write between pages does not show up in the snapshot.
+        server
+            .call(
+                "POST",
+                CMS,
+                Some(configmap(&format!("late{}", seen.len()), json!({}))),
+            )
+            .await;
+        match page["metadata"]["continue"].as_str() {
+            Some(next) => token = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, names(&consistent));
+    let (code, status) = server
+        .call("GET", &format!("{CMS}?limit=10&continue=garbage"), None)
+        .await;
+    assert_eq!(code, 400, "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_are_optimistic_and_no_op_writes_keep_the_resource_version() {
+    let server = Server::start().await;
+    let (_, created) = server
+        .call("POST", CMS, Some(configmap("occ", json!({}))))
+        .await;
+    let mut stale = created.clone();
+    let (code, updated) = server
+        .call(
+            "PUT",
+            &format!("{CMS}/occ"),
+            Some({
+                let mut v = created.clone();
+                v["data"]["k"] = json!("v2");
+                v
+            }),
+        )
+        .await;
+    assert_eq!(code, 200);
+    stale["data"]["k"] = json!("v3");
+    let (code, conflict) = server.call("PUT", &format!("{CMS}/occ"), Some(stale)).await;
+    assert_eq!(code, 409);
+    assert_eq!(conflict["reason"], "Conflict");
+    let (code, same) = server
+        .call("PUT", &format!("{CMS}/occ"), Some(updated.clone()))
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        same["metadata"]["resourceVersion"], updated["metadata"]["resourceVersion"],
+        "a no-op write is not a write"
+    );
+}
