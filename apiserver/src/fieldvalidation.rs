@@ -37,6 +37,7 @@ pub fn mode(query: &Query) -> ApiResult<Mode> {
 pub fn check(
     resource: &Resource,
     obj: &Value,
+    raw_json: Option<&[u8]>,
     query: &Query,
     warnings: &mut Vec<String>,
 ) -> ApiResult<()> {
@@ -54,17 +55,21 @@ pub fn check(
     if mode == Mode::Ignore {
         return Ok(());
     }
+    let mut problems: Vec<String> = raw_json
+        .map(duplicate_fields)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| format!("duplicate field \"{f}\""))
+        .collect();
     let mut unknown = Vec::new();
     unknown_fields(obj, &round_tripped, "", &mut unknown, 0);
-    if unknown.is_empty() {
+    problems.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
+    if problems.is_empty() {
         return Ok(());
     }
     match mode {
         Mode::Strict => {
-            let list: Vec<String> = unknown
-                .iter()
-                .map(|f| format!("unknown field \"{f}\""))
-                .collect();
+            let list = problems;
             Err(bad_request(format!(
                 "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
                 list.join(", "),
@@ -73,7 +78,7 @@ pub fn check(
             )))
         }
         _ => {
-            warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
+            warnings.extend(problems);
             Ok(())
         }
     }
@@ -114,6 +119,89 @@ fn unknown_fields(
             }
         }
         _ => {}
+    }
+}
+
+/// Fields given twice in the same JSON object (the last one wins when decoding, so upstream
+/// reports them under Strict and Warn).
+fn duplicate_fields(raw: &[u8]) -> Vec<String> {
+    let found = std::cell::RefCell::new(Vec::new());
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    let seed = Duplicates {
+        path: String::new(),
+        found: &found,
+    };
+    if serde::de::DeserializeSeed::deserialize(seed, &mut de).is_err() {
+        return Vec::new();
+    }
+    found.into_inner()
+}
+
+struct Duplicates<'a> {
+    path: String,
+    found: &'a std::cell::RefCell<Vec<String>>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Duplicates<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Duplicates<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let child = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
+            if !seen.insert(key) {
+                self.found.borrow_mut().push(child.clone());
+            }
+            map.next_value_seed(Duplicates {
+                path: child,
+                found: self.found,
+            })?;
+        }
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        while seq
+            .next_element_seed(Duplicates {
+                path: format!("{}[{i}]", self.path),
+                found: self.found,
+            })?
+            .is_some()
+        {
+            i += 1;
+        }
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
     }
 }
 
@@ -201,7 +289,7 @@ mod tests {
             "spec": {"selector": {"matchLabels": {"a": "b"}}, "bogus": 1,
                      "template": {"spec": {"containers": [{"name": "c", "image": "i", "imagePolicy": "x"}]}}}});
         let mut warnings = Vec::new();
-        check(deploy, &obj, &Query::new(), &mut warnings).unwrap();
+        check(deploy, &obj, None, &Query::new(), &mut warnings).unwrap();
         assert_eq!(
             warnings,
             vec![
@@ -209,14 +297,14 @@ mod tests {
                 "unknown field \"spec.template.spec.containers[0].imagePolicy\"".to_string()
             ]
         );
-        let err = check(deploy, &obj, &query("Strict"), &mut Vec::new()).unwrap_err();
+        let err = check(deploy, &obj, None, &query("Strict"), &mut Vec::new()).unwrap_err();
         assert_eq!(err.code, 400);
         assert!(err.status["message"]
             .as_str()
             .unwrap()
             .contains("strict decoding error: unknown field \"spec.bogus\""));
         let mut none = Vec::new();
-        check(deploy, &obj, &query("Ignore"), &mut none).unwrap();
+        check(deploy, &obj, None, &query("Ignore"), &mut none).unwrap();
         assert!(none.is_empty());
     }
 
@@ -224,7 +312,7 @@ mod tests {
     fn wrong_types_are_bad_requests() {
         let deploy = find("apps", "v1", "deployments").unwrap();
         let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": "three"}});
-        let err = check(deploy, &obj, &Query::new(), &mut Vec::new()).unwrap_err();
+        let err = check(deploy, &obj, None, &Query::new(), &mut Vec::new()).unwrap_err();
         assert_eq!(err.code, 400);
         assert!(err.status["message"]
             .as_str()
@@ -233,12 +321,29 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_fields_are_reported_with_their_path() {
+        let cm = find("", "v1", "configmaps").unwrap();
+        let raw = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","name":"b"},"data":{"x":"1","x":"2"}}"#;
+        let obj: Value = serde_json::from_slice(raw).unwrap();
+        let err = check(cm, &obj, Some(raw), &query("Strict"), &mut Vec::new()).unwrap_err();
+        let message = err.status["message"].as_str().unwrap().to_string();
+        assert!(
+            message.contains("duplicate field \"metadata.name\""),
+            "{message}"
+        );
+        assert!(message.contains("duplicate field \"data.x\""), "{message}");
+        let mut warnings = Vec::new();
+        check(cm, &obj, Some(raw), &Query::new(), &mut warnings).unwrap();
+        assert_eq!(warnings.len(), 2);
+    }
+
+    #[test]
     fn a_clean_object_has_no_warnings() {
         let pod = find("", "v1", "pods").unwrap();
         let obj = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}, "creationTimestamp": null},
             "spec": {"containers": [{"name": "c", "image": "i", "resources": {"limits": {"cpu": "1"}}, "ports": [{"containerPort": 80}]}]}});
         let mut warnings = Vec::new();
-        check(pod, &obj, &query("Strict"), &mut warnings).unwrap();
+        check(pod, &obj, None, &query("Strict"), &mut warnings).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
     }
 }

@@ -560,7 +560,13 @@ pub fn decode_body(
             ));
         }
     }
-    crate::fieldvalidation::check(resource, &obj, query, warnings)?;
+    let is_json = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/json");
+    crate::fieldvalidation::check(resource, &obj, is_json.then_some(bytes), query, warnings)?;
     Ok(obj)
 }
 
