@@ -159,12 +159,15 @@ pub async fn serve(
             } else {
                 None
             };
+            // Field ownership is recorded on the defaulted request, before the server sets its
+            // own fields (upstream runs the field manager before PrepareForCreate).
+            builtin::default(resource.group, resource.version, resource.kind, &mut obj);
+            let obj = crate::fieldmanager::track(resource, &manager, "", obj, None);
             let chain = &state.chain;
             let attrs = &attributes;
             let created = state
                 .registry
                 .create(resource, obj, dry_run, &|new, _| {
-                    let new = crate::fieldmanager::track(resource, &manager, "", new, None);
                     chain.admit(Operation::Create, attrs, new, None)
                 })
                 .await;
@@ -206,15 +209,15 @@ pub async fn serve(
                     obj,
                     dry_run,
                     &|new, old| {
-                        let new = crate::fieldmanager::track(
+                        crate::fieldmanager::track(
                             resource,
                             &manager,
                             &request.subresource,
                             new,
                             old,
-                        );
-                        chain.admit(Operation::Update, attrs, new, old)
+                        )
                     },
+                    &|new, old| chain.admit(Operation::Update, attrs, new, old),
                 )
                 .await?;
             let code = if updated.created {

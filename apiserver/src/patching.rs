@@ -97,14 +97,21 @@ pub async fn serve(
                 query,
                 &mut warnings,
             )?;
-            let next = strategy::prepare_for_update(resource, part, patched, current);
-            let next = crate::fieldmanager::track(
+            let mut patched = patched;
+            builtin::default(
+                resource.group,
+                resource.version,
+                resource.kind,
+                &mut patched,
+            );
+            let patched = crate::fieldmanager::track(
                 resource,
                 &manager,
                 &attributes.subresource,
-                next,
+                patched,
                 Some(current),
             );
+            let next = strategy::prepare_for_update(resource, part, patched, current);
             let next = chain.admit(Operation::Update, attributes, next, Some(current))?;
             Ok(if dry_run {
                 Change::DryRun(next)

@@ -277,6 +277,7 @@ impl Registry {
         part: Part,
         new: Value,
         dry_run: bool,
+        track: &(dyn Fn(Value, Option<&Value>) -> Value + Sync),
         admit: Admit<'_>,
     ) -> ApiResult<Updated> {
         let wanted = object::parse_resource_version(object::resource_version(&new))?;
@@ -286,6 +287,8 @@ impl Registry {
                     return Err(errors::not_found(resource, name));
                 }
                 let mut obj = new.clone();
+                builtin::default(resource.group, resource.version, resource.kind, &mut obj);
+                let mut obj = track(obj, None);
                 let now = object::now_rfc3339();
                 strategy::prepare_for_create(
                     resource,
@@ -305,7 +308,10 @@ impl Registry {
                     return Err(conflict(resource, name, errors::MODIFIED));
                 }
             }
-            let next = strategy::prepare_for_update(resource, part, new.clone(), current);
+            let mut next = new.clone();
+            builtin::default(resource.group, resource.version, resource.kind, &mut next);
+            let next = track(next, Some(current));
+            let next = strategy::prepare_for_update(resource, part, next, current);
             let next = admit(next, Some(current))?;
             let next = finish_deletion_if_done(next, current);
             Ok(match next {
