@@ -273,7 +273,9 @@ mod tests {
     #[test]
     fn generation_moves_only_with_the_spec() {
         let deploy = find("apps", "v1", "deployments").unwrap();
-        let old = json!({"metadata": {"name": "d", "generation": 3, "uid": "u"}, "spec": {"replicas": 1}, "status": {"replicas": 1}});
+        let mut old = json!({"metadata": {"name": "d", "generation": 3, "uid": "u"}, "spec": {"replicas": 1}, "status": {"replicas": 1}});
+        // Stored objects are always defaulted.
+        builtin::default("apps", "v1", "Deployment", &mut old);
         let labels_only =
             json!({"metadata": {"name": "d", "labels": {"a": "b"}}, "spec": {"replicas": 1}});
         let out = prepare_for_update(deploy, Part::Main, labels_only, &old);
@@ -291,7 +293,8 @@ mod tests {
     #[test]
     fn status_writes_change_only_status() {
         let deploy = find("apps", "v1", "deployments").unwrap();
-        let old = json!({"metadata": {"name": "d", "generation": 2}, "spec": {"replicas": 1}, "status": {}});
+        let mut old = json!({"metadata": {"name": "d", "generation": 2}, "spec": {"replicas": 1}, "status": {}});
+        builtin::default("apps", "v1", "Deployment", &mut old);
         let new = json!({"metadata": {"name": "d", "labels": {"x": "y"}}, "spec": {"replicas": 5}, "status": {"replicas": 1}});
         let out = prepare_for_update(deploy, Part::Status, new, &old);
         assert_eq!(out["spec"]["replicas"], 1);
