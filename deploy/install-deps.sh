@@ -22,6 +22,23 @@ else
     echo "install-deps: etcd, etcdctl, protoc, setpriv, gcc, curl already present"
 fi
 
+# The end-to-end tests (crate e2e, tests/) drive the apiserver with the Python `kubernetes`
+# client too; it lives in its own venv at a fixed path so the tests find it without guessing.
+E2E_VENV=/opt/kube-rs-e2e-venv
+if ! "$E2E_VENV/bin/python" -c 'import kubernetes' >/dev/null 2>&1; then
+    if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        echo "install-deps: installing python3-venv"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends python3 python3-venv
+    fi
+    echo "install-deps: installing the Python kubernetes client into $E2E_VENV"
+    python3 -m venv "$E2E_VENV"
+    "$E2E_VENV/bin/pip" install -q --disable-pip-version-check 'kubernetes>=31,<36'
+else
+    echo "install-deps: Python kubernetes client already in $E2E_VENV"
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
     echo "install-deps: cargo not found; install the Rust toolchain (rustup) first" >&2
     exit 1

@@ -32,10 +32,7 @@ pub async fn serve(
         .filter(|m| !m.is_empty())
         .ok_or_else(|| bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"))?
         .clone();
-    let force = matches!(
-        query.get("force").map(String::as_str),
-        Some("true") | Some("1")
-    );
+    let force = handlers::query_bool(query, "force") == Some(true);
     let mut config = negotiation::parse_body("application/yaml", bytes)?;
     let mut warnings = Vec::new();
     handlers::decode_body(

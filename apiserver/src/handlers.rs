@@ -28,6 +28,16 @@ pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 pub type Query = HashMap<String, String>;
 
+/// A boolean query parameter as Go's `strconv.ParseBool` reads it (clients send `true`, `True`,
+/// `1`, ...); `None` when absent or not a boolean.
+pub fn query_bool(query: &Query, name: &str) -> Option<bool> {
+    match query.get(name).map(String::as_str)? {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
 pub fn parse_query(query: Option<&str>) -> Query {
     form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .into_owned()
@@ -384,6 +394,7 @@ async fn list(
                 items: items.iter().map(|c| c.object.clone()).collect(),
                 revision,
                 continue_token: None,
+                remaining: None,
             }
         }
         None => {
@@ -419,7 +430,10 @@ async fn list(
             negotiation::respond(StatusCode::OK, &table, output)
         }
         _ => {
-            let list = list_object(resource, page.items, page.revision, page.continue_token);
+            let mut list = list_object(resource, page.items, page.revision, page.continue_token);
+            if let Some(remaining) = page.remaining {
+                list["metadata"]["remainingItemCount"] = remaining.into();
+            }
             negotiation::respond(StatusCode::OK, &list, output)
         }
     }
@@ -538,11 +552,27 @@ pub fn decode_body(
             type_name(&obj)
         )));
     }
+    // Upstream decodes with the URL's group, version and kind as defaults: a body without
+    // them (as the Python client's models send) takes them from the URL.
+    let mut obj = obj;
+    if obj
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .is_empty()
+    {
+        obj["kind"] = Value::String(resource.kind.into());
+    }
+    if obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .is_empty()
+    {
+        obj["apiVersion"] = Value::String(resource.group_version());
+    }
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    if kind.is_empty() && api_version.is_empty() {
-        return Err(bad_request("Object 'Kind' is missing in the request body"));
-    }
     if api_version != resource.group_version() {
         return Err(bad_request(format!(
             "the API version in the data ({}) does not match the expected API version ({})",

@@ -40,6 +40,8 @@ pub struct ListPage {
     pub items: Vec<Value>,
     pub revision: u64,
     pub continue_token: Option<String>,
+    /// `remainingItemCount`: known only when nothing is filtered out, as upstream.
+    pub remaining: Option<u64>,
 }
 
 /// Delete options that change what a delete does.
@@ -116,6 +118,11 @@ impl Registry {
                         items,
                         revision: page.revision,
                         continue_token: token,
+                        remaining: if request.filter.is_none() {
+                            page.remaining
+                        } else {
+                            None
+                        },
                     })
                 }
             }
@@ -195,7 +202,19 @@ impl Registry {
                 Some(kv) => (Some(decode(kv).map_err(errors::internal)?), kv.mod_revision),
                 None => (None, 0),
             };
-            let next = match change(current_obj.as_ref())? {
+            let decided = match change(current_obj.as_ref())? {
+                // A write that removes the last finalizer of an object being deleted deletes it
+                // (upstream's `deleteWithoutFinalizers`), whichever verb made it.
+                Change::Write(next)
+                    if current_obj
+                        .as_ref()
+                        .is_some_and(|c| deletion_is_done(resource, c, &next)) =>
+                {
+                    Change::Delete
+                }
+                other => other,
+            };
+            let next = match decided {
                 Change::Write(next) => next,
                 Change::Delete => {
                     let Some(obj) = current_obj else {
@@ -313,12 +332,10 @@ impl Registry {
             let next = track(next, Some(current));
             let next = strategy::prepare_for_update(resource, part, next, current);
             let next = admit(next, Some(current))?;
-            let next = finish_deletion_if_done(next, current);
-            Ok(match next {
-                Some(next) if dry_run => Change::DryRun(next),
-                Some(next) => Change::Write(next),
-                None if dry_run => Change::DryRun(current.clone()),
-                None => Change::Delete,
+            Ok(if dry_run {
+                Change::DryRun(next)
+            } else {
+                Change::Write(next)
             })
         })
         .await
@@ -418,19 +435,25 @@ pub enum Change {
 }
 
 /// An object marked for deletion whose finalizers are now all gone is deleted by the write
-/// that removed the last one (upstream's `deleteWithoutFinalizers` path). Pods wait for the
-/// kubelet's final delete instead (their grace period is not over until then).
-fn finish_deletion_if_done(next: Value, current: &Value) -> Option<Value> {
-    if is_deleting(current) && is_deleting(&next) && finalizers(&next).is_empty() {
-        let grace = object::meta(&next)
-            .and_then(|m| m.get("deletionGracePeriodSeconds"))
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        if grace == 0 {
-            return None;
-        }
+/// that removed the last one. Pods with a grace period wait for the kubelet's final delete
+/// instead, and namespaces also wait for `spec.finalizers` (the namespace controller's).
+fn deletion_is_done(resource: &Resource, current: &Value, next: &Value) -> bool {
+    if !(is_deleting(current) && is_deleting(next) && finalizers(next).is_empty()) {
+        return false;
     }
-    Some(next)
+    if resource.group.is_empty() && resource.kind == "Namespace" {
+        let pending = next
+            .get("spec")
+            .and_then(|s| s.get("finalizers"))
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty());
+        return !pending;
+    }
+    let grace = object::meta(next)
+        .and_then(|m| m.get("deletionGracePeriodSeconds"))
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    grace == 0
 }
 
 fn check_preconditions(

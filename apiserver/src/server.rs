@@ -47,10 +47,7 @@ pub async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Body> 
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let query = parse_query(parts.uri.query());
-    let watch_param = matches!(
-        query.get("watch").map(String::as_str),
-        Some("true") | Some("1")
-    );
+    let watch_param = handlers::query_bool(&query, "watch") == Some(true);
     let path = parts.uri.path().to_string();
     let target = request::parse(&parts.method, &path, watch_param);
     let (verb, resource_label) = match &target {

@@ -43,14 +43,15 @@ pub async fn serve(
     if !request.name.is_empty() {
         filter.require_name(&request.name);
     }
-    let flag = |name: &str| {
-        matches!(
-            query.get(name).map(String::as_str),
-            Some("true") | Some("1")
-        )
+    let bookmarks = crate::handlers::query_bool(query, "allowWatchBookmarks") == Some(true);
+    let send_initial_events = match query.get("sendInitialEvents") {
+        None => None,
+        Some(text) => match crate::handlers::query_bool(query, "sendInitialEvents") {
+            Some(true) => Some("true"),
+            Some(false) => Some("false"),
+            None => return Err(bad_request(format!("invalid sendInitialEvents: {text:?}"))),
+        },
     };
-    let bookmarks = flag("allowWatchBookmarks");
-    let send_initial_events = query.get("sendInitialEvents").map(String::as_str);
     let rv = object::parse_resource_version(
         query
             .get("resourceVersion")

@@ -243,6 +243,11 @@ impl Set {
         self.members.contains(pe) || self.children.contains_key(pe)
     }
 
+    /// Whether `pe` itself is a member (not only a prefix of owned fields).
+    pub(crate) fn is_member(&self, pe: &PathElement) -> bool {
+        self.members.contains(pe)
+    }
+
     /// The fields owned below `pe`.
     pub(crate) fn child(&self, pe: &PathElement) -> Option<&Set> {
         self.children.get(pe)

@@ -493,11 +493,18 @@ pub(crate) fn prune(v: &mut Value, ty: Ty, last: &Set, managed: Option<&Set>, de
                 if !last.touches(&pe) {
                     continue;
                 }
-                if !owned(&pe) {
+                // Only what the applier owned as a whole may go whole; a node it only owned
+                // fields below (e.g. `metadata` for an annotation) is pruned inside.
+                if last.is_member(&pe) && !owned(&pe) {
                     m.remove(&k);
                 } else if let (Some(lc), Some(child)) = (last.child(&pe), m.get_mut(&k)) {
                     let mc = managed.and_then(|s| s.child(&pe));
+                    let was_empty = child.as_object().is_some_and(Map::is_empty);
                     prune(child, Ty::field(schema, &k), lc, mc, depth + 1);
+                    // A map emptied by the removal disappears, as Go's `omitempty` drops it.
+                    if !was_empty && child.as_object().is_some_and(Map::is_empty) {
+                        m.remove(&k);
+                    }
                 }
             }
         }
@@ -513,7 +520,7 @@ pub(crate) fn prune(v: &mut Value, ty: Ty, last: &Set, managed: Option<&Set>, de
                     kept.push(item);
                     continue;
                 }
-                if !owned(&pe) {
+                if last.is_member(&pe) && !owned(&pe) {
                     continue;
                 }
                 if let Some(lc) = last.child(&pe) {
@@ -642,6 +649,25 @@ mod tests {
     }
 
     #[test]
+    fn prune_keeps_parents_the_applier_only_owned_fields_below() {
+        // The applier owned metadata.annotations.a; after it stops applying it, metadata (and its
+        // name, owned by nobody) must stay, only the annotation goes.
+        let mut last = Set::new();
+        last.insert(&[
+            PathElement::Field("metadata".into()),
+            PathElement::Field("annotations".into()),
+            PathElement::Field("a".into()),
+        ]);
+        let schema = crate::schema::schema_for("", "v1", "ConfigMap").unwrap();
+        let mut v = serde_json::json!({"metadata": {"name": "x", "annotations": {"a": "1"}}, "data": {"k": "v"}});
+        prune(&mut v, Ty::root(schema), &last, Some(&Set::new()), 0);
+        assert_eq!(
+            v,
+            serde_json::json!({"metadata": {"name": "x"}, "data": {"k": "v"}})
+        );
+    }
+
+    #[test]
     fn prune_removes_only_unowned_fields_the_applier_dropped() {
         let f = |n: &str| PathElement::Field(n.to_string());
         let mut obj = json!({"spec": {"a": 1, "b": 2, "c": 3}});
@@ -652,10 +678,14 @@ mod tests {
         managed.insert(&[f("spec"), f("b")]);
         prune(&mut obj, pod(), &last, Some(&managed), 0);
         assert_eq!(obj, json!({"spec": {"b": 2, "c": 3}}));
-        // Nobody owns anything under spec any more: spec goes, unowned children included.
+        // Nobody owns anything under spec any more: what the applier owned goes; fields nobody
+        // ever owned stay (upstream removes only the paths the applier stopped applying).
         let mut obj = json!({"spec": {"a": 1, "c": 3}});
         prune(&mut obj, pod(), &last, Some(&Set::new()), 0);
-        assert_eq!(obj, json!({}));
+        assert_eq!(obj, json!({"spec": {"c": 3}}));
+        let mut obj = json!({"spec": {"a": 1}});
+        prune(&mut obj, pod(), &last, Some(&Set::new()), 0);
+        assert_eq!(obj, json!({}), "a map the removal emptied goes");
     }
 
     #[test]

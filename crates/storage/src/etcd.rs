@@ -454,10 +454,17 @@ impl Storage for EtcdStore {
             }
             _ => None,
         };
+        // etcd counts every key in the requested range, this page included.
+        let remaining = continue_token.as_ref().map(|_| {
+            u64::try_from(response.count())
+                .unwrap_or(0)
+                .saturating_sub(items.len() as u64)
+        });
         Ok(ListResult {
             items,
             revision,
             continue_token,
+            remaining,
         })
     }
 

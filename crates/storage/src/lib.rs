@@ -92,6 +92,9 @@ pub struct ListResult {
     pub revision: u64,
     /// Present when more items follow; pass it back in [`ListOptions::continue_token`].
     pub continue_token: Option<String>,
+    /// How many items follow this page (set together with `continue_token`): the apiserver's
+    /// `remainingItemCount`.
+    pub remaining: Option<u64>,
 }
 
 /// One change seen by a watch.

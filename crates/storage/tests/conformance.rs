@@ -321,6 +321,12 @@ async fn pagination_reads_one_snapshot_across_concurrent_writes(store: Arc<dyn S
     }
     writer.await.unwrap();
     assert_eq!(pages.len(), 4, "25 items in pages of 7");
+    let remaining: Vec<Option<u64>> = pages.iter().map(|p| p.remaining).collect();
+    assert_eq!(
+        remaining,
+        vec![Some(18), Some(11), Some(4), None],
+        "each page says how many items of the snapshot follow it"
+    );
     let all: Vec<KeyValue> = pages.into_iter().flat_map(|p| p.items).collect();
     assert_eq!(all, expected.items);
 

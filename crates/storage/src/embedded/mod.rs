@@ -367,8 +367,17 @@ fn list_snapshot(
     let mut undone = overrides.into_iter().peekable();
     let mut next_latest = latest.next().transpose()?;
     let mut items = Vec::new();
-    let wanted = if limit == 0 { usize::MAX } else { limit + 1 };
-    while items.len() < wanted {
+    // Past the page, items are only counted: the caller reports how many remain.
+    let page = if limit == 0 { usize::MAX } else { limit };
+    let mut remaining: u64 = 0;
+    let mut keep = |items: &mut Vec<KeyValue>, kv: KeyValue| {
+        if items.len() < page {
+            items.push(kv);
+        } else {
+            remaining += 1;
+        }
+    };
+    loop {
         // Merge the two sorted streams; on equal keys the undone state wins.
         let take_override = match (next_latest.as_ref(), undone.peek()) {
             (None, None) => break,
@@ -384,15 +393,14 @@ fn list_snapshot(
                 next_latest = latest.next().transpose()?;
             }
             if let Some(state) = state {
-                items.push(state);
+                keep(&mut items, state);
             }
         } else if let Some(kv) = next_latest.take() {
-            items.push(kv);
+            keep(&mut items, kv);
             next_latest = latest.next().transpose()?;
         }
     }
-    let continue_token = if limit > 0 && items.len() > limit {
-        items.truncate(limit);
+    let continue_token = if remaining > 0 {
         items
             .last()
             .map(|last| ContinueToken::after(prefix, &last.key, target).encode())
@@ -402,6 +410,7 @@ fn list_snapshot(
     Ok(ListResult {
         items,
         revision: target,
+        remaining: continue_token.as_ref().map(|_| remaining),
         continue_token,
     })
 }
