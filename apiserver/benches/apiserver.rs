@@ -92,7 +92,7 @@ impl Row {
 
     fn print(&self) {
         println!(
-            "{:<10} {:<28} {:>7} {:>8} {:>10.0} {:>9.3} {:>9.3}",
+            "{:<10} {:<28} {:>7} {:>8} {:>10.0} {:>9.3} {:>9.3} {:>9.3}",
             self.backend,
             self.op,
             self.clients,
@@ -100,6 +100,7 @@ impl Row {
             self.per_second(),
             self.percentile(0.50).as_secs_f64() * 1e3,
             self.percentile(0.99).as_secs_f64() * 1e3,
+            self.percentile(1.0).as_secs_f64() * 1e3,
         );
         if self.errors > 0 {
             println!(
@@ -821,6 +822,10 @@ async fn bench_apiserver(
         }
     }
 
+    if let Some(rss) = server.rss_mib() {
+        println!("           server RSS after the lists: {rss:.1} MiB");
+    }
+
     let row = fanout(
         backend,
         addr,
@@ -900,6 +905,21 @@ async fn bench_raw(
     store: Arc<dyn Storage>,
     settings: &Settings,
 ) -> Vec<Row> {
+    // Untimed warm-up, after a pause: the server just killed may still be freeing memory and
+    // writing back its files, which showed as a 10x slower first raw row.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for i in 0..200 {
+        if let Err(err) = store
+            .create(
+                &format!("/rawbench/warm-up/{i}"),
+                vec![b'v'; RAW_VALUE_BYTES],
+            )
+            .await
+        {
+            println!("           ! raw warm-up create failed: {err}");
+            break;
+        }
+    }
     let mut rows = Vec::new();
     for (clients, total) in CONCURRENCY.into_iter().zip(settings.creates) {
         rows.push(raw_row(backend, store.clone(), "/rawbench", clients, total).await);
@@ -993,8 +1013,8 @@ fn print_targets(reports: &[(&'static str, BackendReport)], settings: &Settings)
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
     println!(
-        "{:<10} {:<28} {:>7} {:>8} {:>10} {:>9} {:>9}",
-        "backend", "operation", "clients", "ops", "ops/s", "p50 ms", "p99 ms"
+        "{:<10} {:<28} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9}",
+        "backend", "operation", "clients", "ops", "ops/s", "p50 ms", "p99 ms", "max ms"
     );
     let mut reports = Vec::new();
 

@@ -369,3 +369,31 @@ async fn updates_are_optimistic_and_no_op_writes_keep_the_resource_version() {
         "a no-op write is not a write"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_a_generated_self_signed_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = apiserver::Config::for_tests(dir.path().join("data"));
+    config.insecure_listen = None;
+    config.secure_listen = Some("127.0.0.1:0".parse().unwrap());
+    config.cert_dir = dir.path().join("certs");
+    let running = apiserver::start(config).await.unwrap();
+    let addr = running.secure_addr.unwrap();
+    assert!(running.insecure_addr.is_none(), "the insecure port stays off unless asked for");
+    let cert = dir.path().join("certs/apiserver.crt");
+    assert!(cert.exists() && dir.path().join("certs/apiserver.key").exists());
+    // The certificate verifies for 127.0.0.1 against itself, over HTTP/2 (ALPN) and HTTP/1.1.
+    for version in ["--http2", "--http1.1"] {
+        let out = tokio::process::Command::new("curl")
+            .args(["-sS", "--fail", version, "--cacert"])
+            .arg(&cert)
+            .arg(format!("https://127.0.0.1:{}/version", addr.port()))
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let version: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(version["major"], "1");
+    }
+    running.shutdown().await;
+}
