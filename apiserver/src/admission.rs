@@ -23,7 +23,7 @@ pub async fn namespace_lifecycle(
     let key = namespaces.key("", namespace);
     let cached = state.caches.get(namespaces).and_then(|c| c.get(&key).0);
     let obj = match cached {
-        Some(cached) => cached.object.clone(),
+        Some(cached) => cached.object(namespaces),
         // The cache may lag a namespace created a moment ago: ask the store before refusing.
         None => match state.registry.get(namespaces, "", namespace).await {
             Ok(obj) => obj,

@@ -372,26 +372,38 @@ async fn list(
     }
     let matches = |obj: &Value| filter.matches(obj);
     // Served from the watch cache, as upstream's cacher does: `resourceVersion=0` (any state is
-    // fine), or "not older than N" once the cache has reached N. Everything else (consistent
-    // reads, exact revisions, pages) reads storage.
+    // fine), "not older than N" once the cache has reached N, and consistent reads when the
+    // cache already reflects the store's latest revision. Exact revisions and pages read
+    // storage.
+    let cache = state.caches.get(resource);
     let from_cache = continue_token.is_none()
         && rv_match != "Exact"
-        && match object::parse_resource_version(rv)? {
-            Some(0) => true,
-            Some(n) => state
-                .caches
-                .get(resource)
-                .is_some_and(|c| c.revision() >= n),
-            None => false,
+        && match (cache, object::parse_resource_version(rv)?) {
+            (Some(_), Some(0)) => true,
+            (Some(c), Some(n)) => c.revision() >= n,
+            (Some(c), None) if limit.is_none() => state
+                .registry
+                .store()
+                .current_revision()
+                .await
+                .is_ok_and(|current| c.revision() >= current),
+            _ => false,
         };
-    let page = match state.caches.get(resource).filter(|_| from_cache) {
+    let page = match cache.filter(|_| from_cache) {
         Some(cache) => {
             let prefix = resource.list_prefix((!namespace.is_empty()).then_some(namespace));
             let (items, revision) = cache.list(&prefix, &|c: &crate::cache::Cached| {
-                filter.matches(&c.object)
+                filter.matches_cached(c)
             });
+            if *output == Output::Json {
+                return Ok(negotiation::bytes_response(
+                    StatusCode::OK,
+                    "application/json",
+                    list_bytes(resource, &items, revision),
+                ));
+            }
             crate::registry::ListPage {
-                items: items.iter().map(|c| c.object.clone()).collect(),
+                items: items.iter().map(|c| c.object(resource)).collect(),
                 revision,
                 continue_token: None,
                 remaining: None,
@@ -437,6 +449,28 @@ async fn list(
             negotiation::respond(StatusCode::OK, &list, output)
         }
     }
+}
+
+/// A `<Kind>List` made of cached items, by concatenation.
+fn list_bytes(resource: &Resource, items: &[Arc<crate::cache::Cached>], revision: u64) -> Vec<u8> {
+    let size: usize = items.iter().map(|c| c.item.len() + 1).sum();
+    let mut out = Vec::with_capacity(size + 128);
+    out.extend_from_slice(
+        format!(
+            "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{{\"resourceVersion\":\"{revision}\"}},\"items\":[",
+            resource.kind,
+            resource.group_version()
+        )
+        .as_bytes(),
+    );
+    for (i, cached) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&cached.item);
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 /// `<Kind>List` with items stripped of kind/apiVersion, as upstream's typed lists serialize.

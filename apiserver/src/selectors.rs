@@ -56,6 +56,16 @@ impl Filter {
         self.labels.is_empty() && self.fields.is_empty() && self.name.is_none()
     }
 
+    /// The same decision on a cached object, without parsing it.
+    pub fn matches_cached(&self, cached: &crate::cache::Cached) -> bool {
+        if let Some(name) = &self.name {
+            if &cached.name != name {
+                return false;
+            }
+        }
+        self.labels.matches(&cached.labels) && self.fields.matches(|field| cached.field(field))
+    }
+
     pub fn matches(&self, obj: &Value) -> bool {
         if let Some(name) = &self.name {
             if crate::object::name(obj) != name {
@@ -71,7 +81,7 @@ impl Filter {
 
 /// The value of a selectable field, rendered as upstream's field sets render it: absent strings
 /// are "", absent booleans "false", numbers in decimal.
-fn field_value(resource: &Resource, obj: &Value, field: &str) -> Option<String> {
+pub(crate) fn field_value(resource: &Resource, obj: &Value, field: &str) -> Option<String> {
     let path: &[&str] = &match (resource.kind, field) {
         ("Event", "source") => vec!["source", "component"],
         _ => field.split('.').collect::<Vec<_>>(),

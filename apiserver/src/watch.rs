@@ -115,7 +115,7 @@ pub async fn serve(
     let matcher = Arc::new(filter);
     let cache_filter: Filter<Cached> = {
         let matcher = matcher.clone();
-        Arc::new(move |cached: &Cached| matcher.matches(&cached.object))
+        Arc::new(move |cached: &Cached| matcher.matches_cached(cached))
     };
     let encoder = Encoder {
         resource,
@@ -234,12 +234,11 @@ impl Encoder {
             Event::Bookmark(r) => return event_line("BOOKMARK", &self.bookmark(r, false)),
             Event::InitialEventsEnd(r) => return event_line("BOOKMARK", &self.bookmark(r, true)),
         };
-        let same_revision = object::resource_version(&cached.object) == revision.to_string();
         match self.output {
             Output::Table { .. } => {
                 let first = self.first.swap(false, std::sync::atomic::Ordering::Relaxed);
-                let mut obj = cached.object.clone();
-                if !same_revision {
+                let mut obj = cached.object(self.resource);
+                if cached.resource_version != revision {
                     object::meta_mut(&mut obj).insert(
                         "resourceVersion".into(),
                         Value::String(revision.to_string()),
@@ -255,23 +254,48 @@ impl Encoder {
                 );
                 event_line(kind, &table)
             }
-            _ if same_revision => {
-                // The common case: splice the pre-serialized object into the event line.
-                let mut line = Vec::with_capacity(cached.json.len() + 32);
+            _ if cached.resource_version == revision => {
+                // The common case: splice the cached bytes into the event line.
+                let object = cached.typed_json(self.resource);
+                let mut line = Vec::with_capacity(object.len() + 32);
                 line.extend_from_slice(b"{\"type\":\"");
                 line.extend_from_slice(kind.as_bytes());
                 line.extend_from_slice(b"\",\"object\":");
-                line.extend_from_slice(&cached.json);
+                line.extend_from_slice(&object);
                 line.extend_from_slice(b"}\n");
                 Bytes::from(line)
             }
             _ => {
-                let mut obj = cached.object.clone();
-                object::meta_mut(&mut obj).insert(
-                    "resourceVersion".into(),
-                    Value::String(revision.to_string()),
-                );
-                event_line(kind, &obj)
+                // A delete (or a selector transition) carries the event's revision: encoded once
+                // per (object, revision) and shared by every watcher.
+                let encoded = cached.at_revision.get_or_init(|| {
+                    let mut obj = cached.object(self.resource);
+                    object::meta_mut(&mut obj).insert(
+                        "resourceVersion".into(),
+                        Value::String(revision.to_string()),
+                    );
+                    (
+                        revision,
+                        Bytes::from(serde_json::to_vec(&obj).unwrap_or_default()),
+                    )
+                });
+                let object = if encoded.0 == revision {
+                    encoded.1.clone()
+                } else {
+                    let mut obj = cached.object(self.resource);
+                    object::meta_mut(&mut obj).insert(
+                        "resourceVersion".into(),
+                        Value::String(revision.to_string()),
+                    );
+                    Bytes::from(serde_json::to_vec(&obj).unwrap_or_default())
+                };
+                let mut line = Vec::with_capacity(object.len() + 32);
+                line.extend_from_slice(b"{\"type\":\"");
+                line.extend_from_slice(kind.as_bytes());
+                line.extend_from_slice(b"\",\"object\":");
+                line.extend_from_slice(&object);
+                line.extend_from_slice(b"}\n");
+                Bytes::from(line)
             }
         }
     }

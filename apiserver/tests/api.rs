@@ -379,7 +379,10 @@ async fn https_with_a_generated_self_signed_certificate() {
     config.cert_dir = dir.path().join("certs");
     let running = apiserver::start(config).await.unwrap();
     let addr = running.secure_addr.unwrap();
-    assert!(running.insecure_addr.is_none(), "the insecure port stays off unless asked for");
+    assert!(
+        running.insecure_addr.is_none(),
+        "the insecure port stays off unless asked for"
+    );
     let cert = dir.path().join("certs/apiserver.crt");
     assert!(cert.exists() && dir.path().join("certs/apiserver.key").exists());
     // The certificate verifies for 127.0.0.1 against itself, over HTTP/2 (ALPN) and HTTP/1.1.
@@ -391,7 +394,11 @@ async fn https_with_a_generated_self_signed_certificate() {
             .output()
             .await
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let version: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(version["major"], "1");
     }
