@@ -43,7 +43,13 @@ pub struct Manager<'a> {
 }
 
 /// Paths upstream's strip-meta manager removes from every field set.
-fn strip_set() -> Set {
+/// The metadata no manager owns, built once.
+fn strip_set() -> &'static Set {
+    static STRIP: std::sync::OnceLock<Set> = std::sync::OnceLock::new();
+    STRIP.get_or_init(build_strip_set)
+}
+
+fn build_strip_set() -> Set {
     let mut s = Set::new();
     let f = |n: &str| PathElement::Field(n.to_string());
     for top in ["apiVersion", "kind", "metadata"] {
@@ -68,19 +74,28 @@ fn strip_set() -> Set {
 /// Drops what the manager may not own: stripped metadata, and the fields the subresource's
 /// strategy resets.
 fn filter_set(set: &Set, subresource: &str) -> Set {
+    static STATUS_RESET: std::sync::OnceLock<Set> = std::sync::OnceLock::new();
+    static MAIN_RESET: std::sync::OnceLock<Set> = std::sync::OnceLock::new();
     let field = |n: &str| PathElement::Field(n.to_string());
     let filtered = if subresource == "status" {
-        let mut reset = Set::new();
-        reset.insert(&[field("metadata"), field("ownerReferences")]);
-        reset.insert(&[field("metadata"), field("deletionTimestamp")]);
-        set.retain_top(|pe| *pe == field("status") || *pe == field("metadata"))
-            .recursive_difference(&reset)
+        let reset = STATUS_RESET.get_or_init(|| {
+            let mut reset = Set::new();
+            reset.insert(&[field("metadata"), field("ownerReferences")]);
+            reset.insert(&[field("metadata"), field("deletionTimestamp")]);
+            reset
+        });
+        let (status, metadata) = (field("status"), field("metadata"));
+        set.retain_top(|pe| *pe == status || *pe == metadata)
+            .recursive_difference(reset)
     } else {
-        let mut reset = Set::new();
-        reset.insert(&[field("status")]);
-        set.recursive_difference(&reset)
+        let reset = MAIN_RESET.get_or_init(|| {
+            let mut reset = Set::new();
+            reset.insert(&[field("status")]);
+            reset
+        });
+        set.recursive_difference(reset)
     };
-    filtered.difference(&strip_set())
+    filtered.difference(strip_set())
 }
 
 fn without_managed_fields(v: &Value) -> Value {
@@ -286,7 +301,7 @@ pub fn apply(
     take_ownership(&mut entries, Some(mine), &changed, &removed, force)
         .map_err(ApplyError::Conflicts)?;
     for e in &mut entries {
-        e.set = e.set.difference(&strip_set());
+        e.set = e.set.difference(strip_set());
     }
 
     set_managed_fields(&mut merged, &entries);
@@ -385,7 +400,7 @@ pub fn update(
         }
     }
     for e in &mut entries {
-        e.set = e.set.difference(&strip_set());
+        e.set = e.set.difference(strip_set());
     }
     set_managed_fields(&mut out, &entries);
     keep_old_times_on_noop(old, &mut out);
