@@ -112,3 +112,63 @@ async fn create_if_missing(
         Err(err) => Err(err),
     }
 }
+
+/// Creates upstream's bootstrap RBAC policy, and reconciles what already exists the way
+/// upstream does: objects annotated `rbac.authorization.kubernetes.io/autoupdate: "true"` gain
+/// missing rules, subjects, labels and annotations; nothing is removed; a binding whose roleRef
+/// changed is recreated (roleRef cannot be updated).
+pub async fn ensure_rbac(state: &State) -> ApiResult<()> {
+    let policy = rbac::bootstrap_policy();
+    let groups = [
+        ("clusterroles", policy.cluster_roles),
+        ("clusterrolebindings", policy.cluster_role_bindings),
+        ("roles", policy.roles),
+        ("rolebindings", policy.role_bindings),
+    ];
+    for (plural, objects) in groups {
+        let Some(resource) = find("rbac.authorization.k8s.io", "v1", plural) else {
+            continue;
+        };
+        for wanted in objects {
+            let namespace = crate::object::namespace(&wanted).to_string();
+            let name = crate::object::name(&wanted).to_string();
+            let existing = match state.registry.get(resource, &namespace, &name).await {
+                Ok(existing) => existing,
+                Err(err) if err.code == 404 => {
+                    create_if_missing(state, "rbac.authorization.k8s.io", "v1", plural, wanted)
+                        .await?;
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
+            let Some(next) = rbac::reconcile(&wanted, &existing) else {
+                continue;
+            };
+            if next.get("roleRef") != existing.get("roleRef") {
+                let delete = crate::registry::DeleteRequest::default();
+                state
+                    .registry
+                    .delete(resource, &namespace, &name, &delete)
+                    .await?;
+                create_if_missing(state, "rbac.authorization.k8s.io", "v1", plural, next).await?;
+                continue;
+            }
+            let admit = |obj: Value, _: Option<&Value>| Ok(obj);
+            let track = |obj: Value, _: Option<&Value>| obj;
+            state
+                .registry
+                .update(
+                    resource,
+                    &namespace,
+                    &name,
+                    crate::strategy::Part::Main,
+                    next,
+                    false,
+                    &track,
+                    &admit,
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}

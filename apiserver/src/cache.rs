@@ -89,7 +89,7 @@ impl Caches {
         config: Config,
     ) -> Result<Caches, watch_cache::Error> {
         let mut by_prefix = HashMap::new();
-        for resource in RESOURCES {
+        for resource in RESOURCES.iter().filter(|r| r.is_stored()) {
             let decode: Decoder<Cached> = Arc::new(move |kv| decode(resource, kv));
             let cache =
                 WatchCache::start(store.clone(), resource.key_prefix(), decode, config.clone())
@@ -107,6 +107,7 @@ impl Caches {
     pub fn object_counts(&self) -> Vec<(String, usize)> {
         let mut counts: Vec<(String, usize)> = RESOURCES
             .iter()
+            .filter(|r| r.is_stored())
             .filter_map(|r| {
                 let cache = self.get(r)?;
                 let (items, _) = cache.list(&r.key_prefix(), &|_| true);

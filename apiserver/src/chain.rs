@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use http::HeaderMap;
+use crate::authn::Credentials;
 use serde_json::Value;
 
 use crate::errors::{self, ApiError, ApiResult, FieldError};
@@ -21,14 +21,41 @@ pub struct UserInfo {
     pub groups: Vec<String>,
 }
 
-/// What is asked (upstream's `authorizer.Attributes` for resource requests).
+/// What is asked (upstream's `authorizer.Attributes`).
 #[derive(Clone, Debug)]
 pub struct Attributes {
     pub verb: &'static str,
+    /// For non-resource requests, [`crate::resources::NON_RESOURCE`].
     pub resource: &'static Resource,
     pub namespace: String,
     pub name: String,
     pub subresource: String,
+    /// `Some("/healthz")` for a non-resource request.
+    pub path: Option<String>,
+}
+
+impl Attributes {
+    /// A request for a path that is not a resource (`/version`, `/api`, `/healthz`, ...).
+    pub fn non_resource(method: &http::Method, path: &str) -> Attributes {
+        let verb = match *method {
+            http::Method::GET => "get",
+            http::Method::HEAD => "head",
+            http::Method::POST => "post",
+            http::Method::PUT => "put",
+            http::Method::PATCH => "patch",
+            http::Method::DELETE => "delete",
+            http::Method::OPTIONS => "options",
+            _ => "",
+        };
+        Attributes {
+            verb,
+            resource: &crate::resources::NON_RESOURCE,
+            namespace: String::new(),
+            name: String::new(),
+            subresource: String::new(),
+            path: Some(path.to_string()),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +67,7 @@ pub enum Operation {
 
 pub trait Authenticator: Send + Sync {
     /// `Ok(None)`: this authenticator has nothing to say about the request.
-    fn authenticate(&self, headers: &HeaderMap) -> ApiResult<Option<UserInfo>>;
+    fn authenticate(&self, credentials: &Credentials<'_>) -> ApiResult<Option<UserInfo>>;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +113,9 @@ pub trait ValidatingAdmission: Send + Sync {
 /// Every stage, in order.
 pub struct Chain {
     pub authenticators: Vec<Arc<dyn Authenticator>>,
+    /// Requests no authenticator recognizes are `system:anonymous` (`--anonymous-auth`) instead
+    /// of 401.
+    pub anonymous: bool,
     pub authorizers: Vec<Arc<dyn Authorizer>>,
     pub mutating: Vec<Arc<dyn MutatingAdmission>>,
     pub validators: Vec<Arc<dyn Validator>>,
@@ -98,18 +128,22 @@ impl Chain {
     pub fn allow_all() -> Chain {
         Chain {
             authenticators: vec![Arc::new(InsecureAdmin)],
-            authorizers: vec![Arc::new(AlwaysAllow)],
+            anonymous: true,
+            authorizers: vec![Arc::new(PrivilegedGroup), Arc::new(AlwaysAllow)],
             mutating: Vec::new(),
             validators: vec![Arc::new(crate::validation::BuiltinValidator)],
             validating: Vec::new(),
         }
     }
 
-    pub fn authenticate(&self, headers: &HeaderMap) -> ApiResult<UserInfo> {
+    pub fn authenticate(&self, credentials: &Credentials<'_>) -> ApiResult<UserInfo> {
         for authenticator in &self.authenticators {
-            if let Some(user) = authenticator.authenticate(headers)? {
+            if let Some(user) = authenticator.authenticate(credentials)? {
                 return Ok(user);
             }
+        }
+        if !self.anonymous {
+            return Err(errors::unauthorized());
         }
         Ok(UserInfo {
             name: "system:anonymous".into(),
@@ -118,8 +152,12 @@ impl Chain {
     }
 
     /// Authentication then authorization; the first authorizer with an opinion decides.
-    pub fn authorize(&self, headers: &HeaderMap, attributes: &Attributes) -> ApiResult<UserInfo> {
-        let user = self.authenticate(headers)?;
+    pub fn authorize(
+        &self,
+        credentials: &Credentials<'_>,
+        attributes: &Attributes,
+    ) -> ApiResult<UserInfo> {
+        let user = self.authenticate(credentials)?;
         for authorizer in &self.authorizers {
             match authorizer.authorize(&user, attributes) {
                 Decision::Allow => return Ok(user),
@@ -128,6 +166,19 @@ impl Chain {
             }
         }
         Err(forbidden(&user, attributes))
+    }
+
+    /// The authorizers' verdict for `user`: `Some(true)` allowed, `Some(false)` denied, `None`
+    /// no opinion (for the access reviews).
+    pub fn decide(&self, user: &UserInfo, attributes: &Attributes) -> Option<bool> {
+        for authorizer in &self.authorizers {
+            match authorizer.authorize(user, attributes) {
+                Decision::Allow => return Some(true),
+                Decision::Deny => return Some(false),
+                Decision::NoOpinion => continue,
+            }
+        }
+        None
     }
 
     /// Mutating admission, validation, validating admission: the object as it will be stored.
@@ -157,6 +208,12 @@ impl Chain {
 }
 
 fn forbidden(user: &UserInfo, a: &Attributes) -> ApiError {
+    if let Some(path) = &a.path {
+        return errors::forbidden_path(&format!(
+            "forbidden: User \"{}\" cannot {} path \"{}\"",
+            user.name, a.verb, path
+        ));
+    }
     let mut resource = a.resource.plural.to_string();
     if !a.subresource.is_empty() {
         resource = format!("{resource}/{}", a.subresource);
@@ -187,11 +244,15 @@ fn forbidden(user: &UserInfo, a: &Attributes) -> ApiError {
     errors::forbidden(a.resource, &a.name, message)
 }
 
-/// Everyone on the insecure port is the cluster admin.
+/// Everyone on the insecure loopback port is the cluster admin, as on upstream's old insecure
+/// port.
 pub struct InsecureAdmin;
 
 impl Authenticator for InsecureAdmin {
-    fn authenticate(&self, _headers: &HeaderMap) -> ApiResult<Option<UserInfo>> {
+    fn authenticate(&self, credentials: &Credentials<'_>) -> ApiResult<Option<UserInfo>> {
+        if !credentials.insecure_port {
+            return Ok(None);
+        }
         Ok(Some(UserInfo {
             name: "system:admin".into(),
             groups: vec!["system:masters".into(), "system:authenticated".into()],
@@ -200,6 +261,29 @@ impl Authenticator for InsecureAdmin {
 }
 
 pub struct AlwaysAllow;
+
+/// `system:masters` may do everything, whatever the other authorizers say (upstream puts this
+/// authorizer first in every mode).
+pub struct PrivilegedGroup;
+
+impl Authorizer for PrivilegedGroup {
+    fn authorize(&self, user: &UserInfo, _attributes: &Attributes) -> Decision {
+        if user.groups.iter().any(|g| g == "system:masters") {
+            Decision::Allow
+        } else {
+            Decision::NoOpinion
+        }
+    }
+}
+
+/// `--authorization-mode=AlwaysDeny`.
+pub struct AlwaysDeny;
+
+impl Authorizer for AlwaysDeny {
+    fn authorize(&self, _user: &UserInfo, _attributes: &Attributes) -> Decision {
+        Decision::Deny
+    }
+}
 
 impl Authorizer for AlwaysAllow {
     fn authorize(&self, _user: &UserInfo, _attributes: &Attributes) -> Decision {
@@ -263,20 +347,29 @@ mod tests {
             namespace: "default".into(),
             name: String::new(),
             subresource: String::new(),
+            path: None,
         }
     }
 
     #[test]
     fn a_denying_authorizer_answers_forbidden_in_upstream_words() {
         let mut chain = Chain::allow_all();
-        chain.authorizers = vec![Arc::new(DenyAll)];
-        let err = chain
-            .authorize(&HeaderMap::new(), &attributes())
-            .unwrap_err();
+        chain.authorizers = vec![Arc::new(PrivilegedGroup), Arc::new(DenyAll)];
+        let headers = http::HeaderMap::new();
+        let mut credentials = Credentials {
+            headers: &headers,
+            client_certs: None,
+            insecure_port: true,
+        };
+        chain
+            .authorize(&credentials, &attributes())
+            .expect("system:masters passes every authorizer");
+        credentials.insecure_port = false;
+        let err = chain.authorize(&credentials, &attributes()).unwrap_err();
         assert_eq!(err.code, 403);
         assert_eq!(
             err.status["message"],
-            "configmaps is forbidden: User \"system:admin\" cannot create resource \"configmaps\" in API group \"\" in the namespace \"default\""
+            "configmaps is forbidden: User \"system:anonymous\" cannot create resource \"configmaps\" in API group \"\" in the namespace \"default\""
         );
     }
 

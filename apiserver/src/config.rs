@@ -63,6 +63,27 @@ pub struct Options {
     #[arg(long)]
     pub tls_private_key_file: Option<PathBuf>,
 
+    /// If set, any request presenting a client certificate signed by one of the authorities in
+    /// this file is authenticated with the certificate's CommonName as the user.
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+
+    /// If set, the file that will be used to secure the secure port of the API server via token
+    /// authentication (CSV: token,user,uid,"group1,group2").
+    #[arg(long)]
+    pub token_auth_file: Option<PathBuf>,
+
+    /// Enables anonymous requests to the secure port (user system:anonymous, group
+    /// system:unauthenticated). Off by default, as in a CIS-hardened cluster.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub anonymous_auth: bool,
+
+    /// Ordered list of plug-ins to do authorization on the secure port: RBAC, AlwaysAllow,
+    /// AlwaysDeny (the Node authorizer arrives with the rest of the security issue);
+    /// system:masters is always allowed.
+    #[arg(long, value_delimiter = ',', default_value = "RBAC")]
+    pub authorization_mode: Vec<String>,
+
     /// The IP address on which to advertise the apiserver to members of the cluster (the
     /// `kubernetes` Service's endpoint). Defaults to 127.0.0.1 when the bind address is
     /// unspecified.

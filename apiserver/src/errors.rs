@@ -280,3 +280,12 @@ pub fn invalid_value_message(message: String) -> ApiError {
 pub fn too_many_requests(message: String) -> ApiError {
     status(429, "TooManyRequests", message, None)
 }
+
+pub fn unauthorized() -> ApiError {
+    status(401, "Unauthorized", "Unauthorized".into(), None)
+}
+
+/// A 403 for a non-resource path.
+pub fn forbidden_path(message: &str) -> ApiError {
+    status(403, "Forbidden", message.to_string(), Some(json!({})))
+}

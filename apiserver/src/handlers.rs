@@ -48,6 +48,7 @@ pub fn parse_query(query: Option<&str>) -> Query {
 pub async fn serve(
     state: Arc<State>,
     request: ResourceRequest,
+    connection: crate::authn::Connection,
     headers: HeaderMap,
     query: Query,
     body: hyper::body::Incoming,
@@ -73,8 +74,11 @@ pub async fn serve(
             namespace: request.namespace.clone(),
             name: request.name.clone(),
             subresource: request.subresource.clone(),
+            path: None,
         };
-        state.chain.authorize(&headers, &attributes)?;
+        state
+            .chain
+            .authorize(&connection.credentials(&headers), &attributes)?;
         let dry_run = dry_run(&query)?;
         let namespace = request.namespace.as_str();
         return if request.subresource == "scale" {
@@ -137,8 +141,29 @@ pub async fn serve(
         namespace: request.namespace.clone(),
         name: request.name.clone(),
         subresource: request.subresource.clone(),
+        path: None,
     };
-    state.chain.authorize(&headers, &attributes)?;
+    let user = state
+        .chain
+        .authorize(&connection.credentials(&headers), &attributes)?;
+    if !resource.is_stored() {
+        let content_type = content_type(&headers);
+        let bytes = read_body(body).await?;
+        let review = if bytes.is_empty() {
+            json!({})
+        } else {
+            negotiation::parse_body(&content_type, &bytes)?
+        };
+        let answer = crate::reviews::answer(
+            &state.chain,
+            state.rbac.as_deref(),
+            resource,
+            &user,
+            &request.namespace,
+            &review,
+        )?;
+        return negotiation::respond(StatusCode::CREATED, &answer, &output);
+    }
     let namespace = if resource.namespaced {
         request.namespace.as_str()
     } else {

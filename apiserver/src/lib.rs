@@ -11,6 +11,7 @@
 mod admission;
 mod allocator;
 mod apply;
+mod authn;
 mod bootstrap;
 mod cache;
 pub mod chain;
@@ -27,9 +28,11 @@ mod object;
 mod openapi_routes;
 mod patching;
 mod pods;
+mod rbac_authz;
 mod registry;
 pub mod request;
 pub mod resources;
+mod reviews;
 mod scale;
 mod selectors;
 mod server;
@@ -72,6 +75,10 @@ pub struct Config {
     pub tls_cert_file: Option<PathBuf>,
     pub tls_private_key_file: Option<PathBuf>,
     pub advertise_address: Option<IpAddr>,
+    pub client_ca_file: Option<PathBuf>,
+    pub token_auth_file: Option<PathBuf>,
+    pub anonymous_auth: bool,
+    pub authorization_mode: Vec<String>,
     pub service_range: allocator::Cidr,
     pub service_range_text: String,
     pub node_port_range: (u16, u16),
@@ -107,6 +114,10 @@ impl Config {
             tls_cert_file: o.tls_cert_file.clone(),
             tls_private_key_file: o.tls_private_key_file.clone(),
             advertise_address: o.advertise_address,
+            client_ca_file: o.client_ca_file.clone(),
+            token_auth_file: o.token_auth_file.clone(),
+            anonymous_auth: o.anonymous_auth,
+            authorization_mode: o.authorization_mode.clone(),
             service_range,
             service_range_text: o.service_cluster_ip_range.clone(),
             node_port_range,
@@ -128,6 +139,10 @@ impl Config {
             tls_cert_file: None,
             tls_private_key_file: None,
             advertise_address: None,
+            client_ca_file: None,
+            token_auth_file: None,
+            anonymous_auth: false,
+            authorization_mode: vec!["AlwaysAllow".into()],
             service_range: allocator::Cidr::parse("10.0.0.0/24")
                 .unwrap_or_else(|_| unreachable_cidr()),
             service_range_text: "10.0.0.0/24".into(),
@@ -197,13 +212,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     if !config.compaction_interval.is_zero() {
         storage::compactor::spawn_compactor(store.clone(), config.compaction_interval);
     }
-    let caches = cache::Caches::start(store.clone(), config.watch_cache.clone())
-        .await
-        .context("starting the watch caches")?;
+    let caches = Arc::new(
+        cache::Caches::start(store.clone(), config.watch_cache.clone())
+            .await
+            .context("starting the watch caches")?,
+    );
     let (stop, stopped) = signal::channel(false);
+    let client_cas = match &config.client_ca_file {
+        Some(path) => authn::read_certificates(path).context("--client-ca-file")?,
+        None => Vec::new(),
+    };
+    let (chain, rbac) = build_chain(&config, &client_cas, &caches)?;
     let state = Arc::new(server::State {
         registry: registry::Registry::new(store.clone()),
-        chain: chain::Chain::allow_all(),
+        chain,
+        rbac,
         metrics: metrics::Metrics::default(),
         health: health::Health::new(store.clone()),
         caches,
@@ -244,6 +267,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             config.tls_private_key_file.as_deref(),
             &config.cert_dir,
             &hosts,
+            &client_cas,
         )?;
         let listener = TcpListener::bind(addr)
             .await
@@ -271,6 +295,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     bootstrap::ensure(&state, config.service_range.first(), endpoint)
         .await
         .map_err(|e| anyhow::anyhow!("creating the built-in objects: {e}"))?;
+    bootstrap::ensure_rbac(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the bootstrap RBAC policy: {e}"))?;
     state.health.bootstrapped.store(true, Ordering::Release);
     Ok(Running {
         insecure_addr,
@@ -279,6 +306,48 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tasks,
         state,
     })
+}
+
+/// The request chain the flags ask for.
+fn build_chain(
+    config: &Config,
+    client_cas: &[rustls::pki_types::CertificateDer<'static>],
+    caches: &Arc<cache::Caches>,
+) -> anyhow::Result<(chain::Chain, Option<Arc<rbac_authz::RbacAuthorizer>>)> {
+    let mut rbac = None;
+    let mut chain = chain::Chain::allow_all();
+    chain.anonymous = config.anonymous_auth;
+    if !client_cas.is_empty() {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        chain
+            .authenticators
+            .push(Arc::new(authn::X509Authenticator::new(
+                client_cas, provider,
+            )?));
+    }
+    if let Some(path) = &config.token_auth_file {
+        chain
+            .authenticators
+            .push(Arc::new(authn::TokenFileAuthenticator::from_file(path)?));
+    }
+    chain
+        .authenticators
+        .push(Arc::new(authn::RejectUnknownBearer));
+    let mut authorizers: Vec<Arc<dyn chain::Authorizer>> = vec![Arc::new(chain::PrivilegedGroup)];
+    for mode in &config.authorization_mode {
+        match mode.as_str() {
+            "AlwaysAllow" => authorizers.push(Arc::new(chain::AlwaysAllow)),
+            "AlwaysDeny" => authorizers.push(Arc::new(chain::AlwaysDeny)),
+            "RBAC" => {
+                let authorizer = Arc::new(rbac_authz::RbacAuthorizer::new(caches.clone()));
+                rbac = Some(authorizer.clone());
+                authorizers.push(authorizer);
+            }
+            other => anyhow::bail!("--authorization-mode: unsupported mode {other:?} (supported: AlwaysAllow, AlwaysDeny, RBAC)"),
+        }
+    }
+    chain.authorizers = authorizers;
+    Ok((chain, rbac))
 }
 
 /// Runs until SIGINT or SIGTERM.

@@ -61,6 +61,11 @@ impl Resource {
         self.subresources.iter().find(|s| s.name == name)
     }
 
+    /// Whether objects of this resource are stored (reviews are only answered).
+    pub fn is_stored(&self) -> bool {
+        self.supports("get")
+    }
+
     pub fn has_status(&self) -> bool {
         self.subresource("status").is_some()
     }
@@ -195,6 +200,9 @@ const fn base(
         selectable_fields: &[],
     }
 }
+
+/// What authorization sees for requests that are not about a resource.
+pub static NON_RESOURCE: Resource = base("", "", "", "", "", false);
 
 pub static RESOURCES: &[Resource] = &[
     // core/v1
@@ -427,6 +435,63 @@ pub static RESOURCES: &[Resource] = &[
             true,
         )
     },
+    // authentication.k8s.io/v1: reviews are answered, never stored.
+    Resource {
+        verbs: CREATE,
+        ..base(
+            "authentication.k8s.io",
+            "v1",
+            "SelfSubjectReview",
+            "selfsubjectreviews",
+            "",
+            false,
+        )
+    },
+    // authorization.k8s.io/v1: reviews are answered, never stored.
+    Resource {
+        verbs: CREATE,
+        ..base(
+            "authorization.k8s.io",
+            "v1",
+            "LocalSubjectAccessReview",
+            "localsubjectaccessreviews",
+            "",
+            true,
+        )
+    },
+    Resource {
+        verbs: CREATE,
+        ..base(
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
+            "",
+            false,
+        )
+    },
+    Resource {
+        verbs: CREATE,
+        ..base(
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectRulesReview",
+            "selfsubjectrulesreviews",
+            "",
+            false,
+        )
+    },
+    Resource {
+        verbs: CREATE,
+        ..base(
+            "authorization.k8s.io",
+            "v1",
+            "SubjectAccessReview",
+            "subjectaccessreviews",
+            "",
+            false,
+        )
+    },
     // autoscaling/v2
     Resource {
         short_names: &["hpa"],
@@ -650,6 +715,8 @@ pub const GROUP_ORDER: &[&str] = &[
     "",
     "apps",
     "events.k8s.io",
+    "authentication.k8s.io",
+    "authorization.k8s.io",
     "autoscaling",
     "batch",
     "networking.k8s.io",

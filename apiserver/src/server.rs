@@ -36,7 +36,9 @@ pub struct State {
     pub chain: Chain,
     pub metrics: Metrics,
     pub health: health::Health,
-    pub caches: crate::cache::Caches,
+    pub caches: Arc<crate::cache::Caches>,
+    /// The RBAC authorizer, when RBAC is an authorization mode (for SelfSubjectRulesReview).
+    pub rbac: Option<Arc<crate::rbac_authz::RbacAuthorizer>>,
     /// Flips to true when the server shuts down: open watches end.
     pub shutdown: watch::Receiver<bool>,
     pub config: crate::Config,
@@ -46,6 +48,11 @@ pub struct State {
 pub async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
+    let connection = parts
+        .extensions
+        .get::<crate::authn::Connection>()
+        .cloned()
+        .unwrap_or_default();
     let query = parse_query(parts.uri.query());
     let watch_param = handlers::query_bool(&query, "watch") == Some(true);
     let path = parts.uri.path().to_string();
@@ -64,14 +71,23 @@ pub async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Body> 
         _ => ("", None),
     };
     let result: Result<Response<Body>, ApiError> = match target {
-        Target::Resource(r) => handlers::serve(state.clone(), r, parts.headers, query, body).await,
-        Target::Group { group } => only_get(&parts.method).and_then(|()| discovery::group(&group)),
-        Target::GroupVersion { group, version } => {
-            only_get(&parts.method).and_then(|()| discovery::group_version(&group, &version))
+        Target::Resource(r) => {
+            handlers::serve(state.clone(), r, connection, parts.headers, query, body).await
         }
-        Target::NonResource(path) => {
-            non_resource(&state, &parts.method, &parts.headers, &path, &query).await
+        // Everything else needs an authenticated user allowed to get the path.
+        _ if !connection.insecure => {
+            let attributes = crate::chain::Attributes::non_resource(&parts.method, &path);
+            match state
+                .chain
+                .authorize(&connection.credentials(&parts.headers), &attributes)
+            {
+                Ok(_) => {
+                    non_resource_target(&state, &parts.method, &parts.headers, target, &query).await
+                }
+                Err(err) => Err(err),
+            }
         }
+        other => non_resource_target(&state, &parts.method, &parts.headers, other, &query).await,
     };
     let response = result.unwrap_or_else(|err| error_response(&err));
     let is_watch = verb == "watch" && response.status() == StatusCode::OK;
@@ -88,6 +104,23 @@ pub async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Body> 
         );
     }
     response
+}
+
+async fn non_resource_target(
+    state: &Arc<State>,
+    method: &Method,
+    headers: &http::HeaderMap,
+    target: Target,
+    query: &handlers::Query,
+) -> Result<Response<Body>, ApiError> {
+    match target {
+        Target::Group { group } => only_get(method).and_then(|()| discovery::group(&group)),
+        Target::GroupVersion { group, version } => {
+            only_get(method).and_then(|()| discovery::group_version(&group, &version))
+        }
+        Target::NonResource(path) => non_resource(state, method, headers, &path, query).await,
+        Target::Resource(_) => Err(errors::route_not_found()),
+    }
 }
 
 fn only_get(method: &Method) -> Result<(), ApiError> {
@@ -146,8 +179,12 @@ pub async fn serve_plain(
             }
         };
         let state = state.clone();
+        let connection = crate::authn::Connection {
+            insecure: true,
+            client_certs: None,
+        };
         tokio::spawn(async move {
-            serve_connection(state, TokioIo::new(stream), peer).await;
+            serve_connection(state, TokioIo::new(stream), peer, connection).await;
         });
     }
 }
@@ -175,19 +212,38 @@ pub async fn serve_tls(
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             match acceptor.accept(stream).await {
-                Ok(tls) => serve_connection(state, TokioIo::new(tls), peer).await,
+                Ok(tls) => {
+                    let certs = tls.get_ref().1.peer_certificates().map(|chain| {
+                        Arc::new(
+                            chain
+                                .iter()
+                                .map(|c| c.clone().into_owned())
+                                .collect::<Vec<_>>(),
+                        )
+                    });
+                    let connection = crate::authn::Connection {
+                        insecure: false,
+                        client_certs: certs,
+                    };
+                    serve_connection(state, TokioIo::new(tls), peer, connection).await
+                }
                 Err(err) => tracing::debug!(%peer, %err, "TLS handshake failed"),
             }
         });
     }
 }
 
-async fn serve_connection<I>(state: Arc<State>, io: I, peer: SocketAddr)
-where
+async fn serve_connection<I>(
+    state: Arc<State>,
+    io: I,
+    peer: SocketAddr,
+    connection: crate::authn::Connection,
+) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |req| {
+    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         let state = state.clone();
+        req.extensions_mut().insert(connection.clone());
         async move { Ok::<_, Infallible>(route(state, req).await) }
     });
     let builder = auto::Builder::new(TokioExecutor::new());
@@ -203,6 +259,7 @@ pub fn tls_acceptor(
     key_file: Option<&Path>,
     cert_dir: &Path,
     hosts: &[String],
+    client_cas: &[rustls::pki_types::CertificateDer<'static>],
 ) -> anyhow::Result<TlsAcceptor> {
     let (cert_path, key_path) = match (cert_file, key_file) {
         (Some(c), Some(k)) => (c.to_path_buf(), k.to_path_buf()),
@@ -239,10 +296,17 @@ pub fn tls_acceptor(
         )
         .with_context(|| format!("{} holds no valid PEM private key", key_path.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
+        .context("TLS protocol versions")?;
+    let builder = if client_cas.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        builder.with_client_cert_verifier(Arc::new(crate::authn::RequestClientCert::new(
+            client_cas, provider,
+        )))
+    };
+    let mut config = builder
         .with_single_cert(certs, key)
         .context("the serving certificate and key do not match")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

@@ -370,37 +370,118 @@ async fn updates_are_optimistic_and_no_op_writes_keep_the_resource_version() {
     );
 }
 
+/// A CA and a client certificate signed by it, written as PEM files.
+fn client_pki(
+    dir: &std::path::Path,
+    prefix: &str,
+    cn: &str,
+    org: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, format!("{prefix}-ca"));
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, org);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params
+        .signed_by(&key, &rcgen::Issuer::from_params(&ca_params, &ca_key))
+        .unwrap();
+    let paths = (
+        dir.join(format!("{prefix}-ca.crt")),
+        dir.join(format!("{prefix}.crt")),
+        dir.join(format!("{prefix}.key")),
+    );
+    std::fs::write(&paths.0, ca_cert.pem()).unwrap();
+    std::fs::write(&paths.1, cert.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+async fn curl(args: &[&str]) -> (bool, Value) {
+    let out = tokio::process::Command::new("curl")
+        .args(["-sS"])
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    if !out.status.success() {
+        eprintln!("curl: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    (
+        out.status.success(),
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn https_with_a_generated_self_signed_certificate() {
+async fn https_with_a_generated_certificate_and_client_certificate_users() {
     let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = client_pki(dir.path(), "admin", "kube-admin", "system:masters");
+    let (_, foreign_cert, foreign_key) =
+        client_pki(dir.path(), "foreign", "mallory", "system:masters");
     let mut config = apiserver::Config::for_tests(dir.path().join("data"));
     config.insecure_listen = None;
     config.secure_listen = Some("127.0.0.1:0".parse().unwrap());
     config.cert_dir = dir.path().join("certs");
+    config.client_ca_file = Some(ca);
+    config.authorization_mode = vec!["AlwaysDeny".into()];
     let running = apiserver::start(config).await.unwrap();
-    let addr = running.secure_addr.unwrap();
+    let port = running.secure_addr.unwrap().port();
     assert!(
         running.insecure_addr.is_none(),
         "the insecure port stays off unless asked for"
     );
-    let cert = dir.path().join("certs/apiserver.crt");
-    assert!(cert.exists() && dir.path().join("certs/apiserver.key").exists());
-    // The certificate verifies for 127.0.0.1 against itself, over HTTP/2 (ALPN) and HTTP/1.1.
+    let serving = dir.path().join("certs/apiserver.crt");
+    assert!(serving.exists() && dir.path().join("certs/apiserver.key").exists());
+    let serving = serving.to_str().unwrap().to_string();
+    let url = |path: &str| format!("https://127.0.0.1:{port}{path}");
+    // The serving certificate verifies for 127.0.0.1, over HTTP/2 (ALPN) and HTTP/1.1; a
+    // system:masters client certificate passes even an AlwaysDeny authorizer, as upstream.
     for version in ["--http2", "--http1.1"] {
-        let out = tokio::process::Command::new("curl")
-            .args(["-sS", "--fail", version, "--cacert"])
-            .arg(&cert)
-            .arg(format!("https://127.0.0.1:{}/version", addr.port()))
-            .output()
-            .await
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let version: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(version["major"], "1");
+        let (ok, body) = curl(&[
+            version,
+            "--fail",
+            "--cacert",
+            &serving,
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            &url("/api/v1/namespaces"),
+        ])
+        .await;
+        assert!(ok, "{body}");
+        assert_eq!(body["kind"], "NamespaceList");
     }
+    // No credentials, anonymous access off: 401 with an upstream Status.
+    let (_, body) = curl(&["--cacert", &serving, &url("/api/v1/namespaces")]).await;
+    assert_eq!(
+        (body["code"].as_i64(), body["reason"].as_str()),
+        (Some(401), Some("Unauthorized"))
+    );
+    let (_, body) = curl(&["--cacert", &serving, &url("/version")]).await;
+    assert_eq!(body["code"], 401);
+    // A certificate from another CA is refused the same way, not at the TLS layer.
+    let (_, body) = curl(&[
+        "--cacert",
+        &serving,
+        "--cert",
+        foreign_cert.to_str().unwrap(),
+        "--key",
+        foreign_key.to_str().unwrap(),
+        &url("/api/v1/namespaces"),
+    ])
+    .await;
+    assert_eq!(body["code"], 401);
     running.shutdown().await;
 }

@@ -1,0 +1,1 @@
+OKSOIDpTJUpSoZmcdRad51zHcUUN-xSoWWEcb9QssEU

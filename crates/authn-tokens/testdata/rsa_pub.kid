@@ -1,0 +1,1 @@
+BUPTTggjivbzK18j6q9YSEHiU8sz7MieM2nNufpEH2o
