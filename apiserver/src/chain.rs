@@ -151,13 +151,65 @@ impl Chain {
         })
     }
 
-    /// Authentication then authorization; the first authorizer with an opinion decides.
+    /// The authenticated user, or whom it impersonates (`Impersonate-User` / `Impersonate-Group`
+    /// headers, as `kubectl --as` sends) once it is allowed to (`impersonate` on `users` and
+    /// `groups`).
+    pub fn identify(&self, credentials: &Credentials<'_>) -> ApiResult<UserInfo> {
+        let user = self.authenticate(credentials)?;
+        let headers = credentials.headers;
+        let Some(target) = headers
+            .get("Impersonate-User")
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Ok(user);
+        };
+        let groups: Vec<String> = headers
+            .get_all("Impersonate-Group")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_string)
+            .collect();
+        let check = |resource: &'static Resource, name: &str| -> ApiResult<()> {
+            let attributes = Attributes {
+                verb: "impersonate",
+                resource,
+                namespace: String::new(),
+                name: name.to_string(),
+                subresource: String::new(),
+                path: None,
+            };
+            match self.decide(&user, &attributes) {
+                Some(true) => Ok(()),
+                _ => Err(forbidden(&user, &attributes)),
+            }
+        };
+        check(&crate::resources::IMPERSONATED_USERS, target)?;
+        for group in &groups {
+            check(&crate::resources::IMPERSONATED_GROUPS, group)?;
+        }
+        let mut groups = groups;
+        if target.starts_with("system:serviceaccount:") {
+            let namespace = target.split(':').nth(2).unwrap_or("");
+            groups.push("system:serviceaccounts".into());
+            groups.push(format!("system:serviceaccounts:{namespace}"));
+        }
+        if target != "system:anonymous" {
+            groups.push("system:authenticated".into());
+        }
+        Ok(UserInfo {
+            name: target.to_string(),
+            groups,
+        })
+    }
+
+    /// Authentication (and impersonation) then authorization; the first authorizer with an
+    /// opinion decides.
     pub fn authorize(
         &self,
         credentials: &Credentials<'_>,
         attributes: &Attributes,
     ) -> ApiResult<UserInfo> {
-        let user = self.authenticate(credentials)?;
+        let user = self.identify(credentials)?;
         for authorizer in &self.authorizers {
             match authorizer.authorize(&user, attributes) {
                 Decision::Allow => return Ok(user),

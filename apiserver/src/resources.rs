@@ -204,6 +204,10 @@ const fn base(
 /// What authorization sees for requests that are not about a resource.
 pub static NON_RESOURCE: Resource = base("", "", "", "", "", false);
 
+/// What authorization sees for impersonation (`impersonate` on `users` and `groups`).
+pub static IMPERSONATED_USERS: Resource = base("", "v1", "", "users", "", false);
+pub static IMPERSONATED_GROUPS: Resource = base("", "v1", "", "groups", "", false);
+
 pub static RESOURCES: &[Resource] = &[
     // core/v1
     Resource {

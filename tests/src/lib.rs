@@ -72,6 +72,8 @@ pub struct ApiServer {
     log_path: PathBuf,
     // Declared after `child` so the server is killed before its etcd and directories go.
     etcd: Option<Etcd>,
+    /// More flags, e.g. the secure port's (see [`ApiServer::start_with`]).
+    extra_args: Vec<String>,
     dir: TempDir,
 }
 
@@ -89,17 +91,29 @@ impl ApiServer {
     /// Starts a server over `backend`, panicking with the server's log when it does not come
     /// up: a test cannot do anything useful without it.
     pub fn start(backend: Backend) -> ApiServer {
-        match Self::try_start(backend) {
+        Self::start_with(backend, |_| Vec::new())
+    }
+
+    /// Starts a server with more flags; `args` gets the test's scratch directory (to put
+    /// certificates and token files in) and returns the flags.
+    pub fn start_with(backend: Backend, args: impl FnOnce(&Path) -> Vec<String>) -> ApiServer {
+        match Self::try_start(backend, args) {
             Ok(server) => server,
             Err(err) => panic!("starting kube-apiserver ({backend:?}): {err:#}"),
         }
     }
 
-    fn try_start(backend: Backend) -> anyhow::Result<ApiServer> {
+    fn try_start(
+        backend: Backend,
+        args: impl FnOnce(&Path) -> Vec<String>,
+    ) -> anyhow::Result<ApiServer> {
         let dir = tempfile::Builder::new()
             .prefix("kube-e2e-")
             .tempdir()
             .context("creating the test's temporary directory")?;
+        let scratch = dir.path().join("work");
+        std::fs::create_dir_all(&scratch).context("creating the scratch directory")?;
+        let extra_args = args(&scratch);
         let etcd = match backend {
             Backend::Embedded => None,
             Backend::Etcd => Some(Etcd::start().context("starting etcd")?),
@@ -111,6 +125,7 @@ impl ApiServer {
             backend,
             log_path,
             etcd,
+            extra_args,
             dir,
         };
         let mut last_err = None;
@@ -348,7 +363,6 @@ impl ApiServer {
         command
             .arg("--data-dir")
             .arg(self.dir.path().join("data"))
-            .args(["--secure-port", "0"])
             .args(["--insecure-port", &self.port.to_string()])
             .stdin(Stdio::null())
             .stdout(log)
@@ -356,6 +370,10 @@ impl ApiServer {
         if let Some(etcd) = &self.etcd {
             command.args(["--etcd-servers", &etcd.endpoints().join(",")]);
         }
+        if !self.extra_args.iter().any(|a| a == "--secure-port") {
+            command.args(["--secure-port", "0"]);
+        }
+        command.args(&self.extra_args);
         let child = command
             .spawn()
             .with_context(|| format!("spawning {}", binary.display()))?;
@@ -514,7 +532,7 @@ pub fn log_tail(path: &Path) -> String {
 
 /// A free loopback port: bound to port 0 and released, so the server can bind it (a race with
 /// other processes is retried by the caller).
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding port 0")?;
     Ok(listener
         .local_addr()
