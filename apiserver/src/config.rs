@@ -73,6 +73,27 @@ pub struct Options {
     #[arg(long)]
     pub token_auth_file: Option<PathBuf>,
 
+    /// The private key (RSA or P-256, PEM) that signs service-account tokens.
+    #[arg(long)]
+    pub service_account_signing_key_file: Option<PathBuf>,
+
+    /// Public keys (or certificates, or private keys) that verify service-account tokens; may
+    /// be given several times.
+    #[arg(long)]
+    pub service_account_key_file: Vec<PathBuf>,
+
+    /// The issuer (`iss`) of service-account tokens; the first one signs, all are accepted.
+    #[arg(long)]
+    pub service_account_issuer: Vec<String>,
+
+    /// Identifiers of the API; tokens must carry one of them in `aud`. Defaults to the issuers.
+    #[arg(long, value_delimiter = ',')]
+    pub api_audiences: Vec<String>,
+
+    /// The maximum validity of a token from the TokenRequest API (0: no maximum).
+    #[arg(long, default_value = "0", value_parser = parse_duration)]
+    pub service_account_max_token_expiration: Duration,
+
     /// Enables anonymous requests to the secure port (user system:anonymous, group
     /// system:unauthenticated). Off by default, as in a CIS-hardened cluster.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]

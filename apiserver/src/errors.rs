@@ -289,3 +289,8 @@ pub fn unauthorized() -> ApiError {
 pub fn forbidden_path(message: &str) -> ApiError {
     status(403, "Forbidden", message.to_string(), Some(json!({})))
 }
+
+/// A 404 with a message of its own.
+pub fn not_found_message(message: &str) -> ApiError {
+    status(404, "NotFound", message.to_string(), None)
+}

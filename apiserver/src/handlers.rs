@@ -61,6 +61,11 @@ pub async fn serve(
     // Subresources that are not a view of the object itself have their own handlers.
     let special = match request.subresource.as_str() {
         "scale" => resource.subresource("scale").is_some(),
+        "token" => {
+            resource.group.is_empty()
+                && resource.kind == "ServiceAccount"
+                && request.verb == "create"
+        }
         "binding" | "eviction" => {
             resource.group.is_empty() && resource.kind == "Pod" && request.verb == "create"
         }
@@ -81,6 +86,23 @@ pub async fn serve(
             .authorize(&connection.credentials(&headers), &attributes)?;
         let dry_run = dry_run(&query)?;
         let namespace = request.namespace.as_str();
+        if request.subresource == "token" {
+            let content_type = content_type(&headers);
+            let bytes = read_body(body).await?;
+            let input = if bytes.is_empty() {
+                json!({})
+            } else {
+                negotiation::parse_body(&content_type, &bytes)?
+            };
+            let answer = crate::serviceaccounts::token_request(
+                state.token_issuer.as_ref(),
+                &state.caches,
+                namespace,
+                &request.name,
+                &input,
+            )?;
+            return negotiation::respond(StatusCode::CREATED, &answer, &output);
+        }
         return if request.subresource == "scale" {
             crate::scale::serve(
                 &state,

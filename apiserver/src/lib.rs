@@ -36,6 +36,7 @@ mod reviews;
 mod scale;
 mod selectors;
 mod server;
+mod serviceaccounts;
 mod services;
 mod strategy;
 mod table;
@@ -77,6 +78,7 @@ pub struct Config {
     pub advertise_address: Option<IpAddr>,
     pub client_ca_file: Option<PathBuf>,
     pub token_auth_file: Option<PathBuf>,
+    pub service_account_tokens: serviceaccounts::TokenConfig,
     pub anonymous_auth: bool,
     pub authorization_mode: Vec<String>,
     pub service_range: allocator::Cidr,
@@ -116,6 +118,16 @@ impl Config {
             advertise_address: o.advertise_address,
             client_ca_file: o.client_ca_file.clone(),
             token_auth_file: o.token_auth_file.clone(),
+            service_account_tokens: serviceaccounts::TokenConfig {
+                signing_key_file: o.service_account_signing_key_file.clone(),
+                key_files: o.service_account_key_file.clone(),
+                issuers: o.service_account_issuer.clone(),
+                api_audiences: o.api_audiences.clone(),
+                max_expiration_seconds: i64::try_from(
+                    o.service_account_max_token_expiration.as_secs(),
+                )
+                .unwrap_or(i64::MAX),
+            },
             anonymous_auth: o.anonymous_auth,
             authorization_mode: o.authorization_mode.clone(),
             service_range,
@@ -141,6 +153,7 @@ impl Config {
             advertise_address: None,
             client_ca_file: None,
             token_auth_file: None,
+            service_account_tokens: serviceaccounts::TokenConfig::default(),
             anonymous_auth: false,
             authorization_mode: vec!["AlwaysAllow".into()],
             service_range: allocator::Cidr::parse("10.0.0.0/24")
@@ -227,6 +240,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         registry: registry::Registry::new(store.clone()),
         chain,
         rbac,
+        token_issuer: serviceaccounts::TokenIssuer::from_config(&config.service_account_tokens)?,
         metrics: metrics::Metrics::default(),
         health: health::Health::new(store.clone()),
         caches,
@@ -329,6 +343,12 @@ fn build_chain(
         chain
             .authenticators
             .push(Arc::new(authn::TokenFileAuthenticator::from_file(path)?));
+    }
+    if let Some(sa) = serviceaccounts::ServiceAccountAuthenticator::from_config(
+        &config.service_account_tokens,
+        caches.clone(),
+    )? {
+        chain.authenticators.push(Arc::new(sa));
     }
     chain
         .authenticators

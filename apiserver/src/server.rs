@@ -39,6 +39,8 @@ pub struct State {
     pub caches: Arc<crate::cache::Caches>,
     /// The RBAC authorizer, when RBAC is an authorization mode (for SelfSubjectRulesReview).
     pub rbac: Option<Arc<crate::rbac_authz::RbacAuthorizer>>,
+    /// Signs TokenRequest tokens, when a signing key is configured.
+    pub token_issuer: Option<crate::serviceaccounts::TokenIssuer>,
     /// Flips to true when the server shuts down: open watches end.
     pub shutdown: watch::Receiver<bool>,
     pub config: crate::Config,

@@ -84,6 +84,8 @@ fn pki(dir: &Path) -> Pki {
             ],
         );
     }
+    openssl(dir, &["genrsa", "-out", "sa.key", "2048"]);
+    openssl(dir, &["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"]);
     let tokens = dir.join("tokens.csv");
     std::fs::write(&tokens, "token-of-tina,tina,uid-tina,\"testers\"\n").unwrap();
     Pki {
@@ -108,6 +110,12 @@ fn start(backend: Backend) -> (ApiServer, Pki) {
             p.ca.display().to_string(),
             "--token-auth-file".into(),
             p.tokens.display().to_string(),
+            "--service-account-signing-key-file".into(),
+            dir.join("sa.key").display().to_string(),
+            "--service-account-key-file".into(),
+            dir.join("sa.pub").display().to_string(),
+            "--service-account-issuer".into(),
+            "https://kubernetes.default.svc".into(),
         ];
         made = Some(p);
         args
@@ -132,6 +140,9 @@ fn kubectl_as(server: &ApiServer, pki: &Pki, who: &str, args: &[&str]) -> (bool,
         }
         "garbage" => {
             command.arg("--token=not-a-token");
+        }
+        token if token.starts_with("token:") => {
+            command.arg(format!("--token={}", &token["token:".len()..]));
         }
         cert => {
             command
@@ -306,4 +317,61 @@ fn users_get_what_rbac_grants(backend: Backend) {
     assert_eq!(status["reason"], "Unauthorized");
 }
 
-backend_tests!(users_get_what_rbac_grants);
+/// A TokenRequest token bound to a pod authenticates as its service account until the pod is
+/// deleted; a token for another audience is refused.
+fn service_account_tokens_live_and_die_with_their_pod(backend: Backend) {
+    let (server, pki) = start(backend);
+    let admin = |args: &[&str]| {
+        let (ok, out, err) = kubectl_as(&server, &pki, "admin", args);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    admin(&["create", "serviceaccount", "robot"]);
+    admin(&["run", "p1", "--image=busybox", "--restart=Never"]);
+    let token = admin(&[
+        "create",
+        "token",
+        "robot",
+        "--bound-object-kind=Pod",
+        "--bound-object-name=p1",
+    ]);
+    let as_robot = format!("token:{}", token.trim());
+    let whoami = [
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username} {.status.userInfo.groups}",
+    ];
+    let (ok, out, err) = kubectl_as(&server, &pki, &as_robot, &whoami);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        r#"system:serviceaccount:default:robot ["system:serviceaccounts","system:serviceaccounts:default","system:authenticated"]"#
+    );
+    let (ok, _, err) = kubectl_as(&server, &pki, &as_robot, &["get", "pods"]);
+    assert!(
+        !ok && err
+            .contains(r#"User "system:serviceaccount:default:robot" cannot list resource "pods""#),
+        "{err}"
+    );
+    admin(&["delete", "pod", "p1", "--grace-period=0", "--force"]);
+    e2e::wait_for(
+        "the bound token to stop working",
+        std::time::Duration::from_secs(10),
+        || {
+            let (ok, _, err) = kubectl_as(&server, &pki, &as_robot, &whoami);
+            (!ok && err.contains("Unauthorized")).then_some(())
+        },
+    );
+    let other = admin(&["create", "token", "robot", "--audience=somebody-else"]);
+    let (ok, _, err) = kubectl_as(&server, &pki, &format!("token:{}", other.trim()), &whoami);
+    assert!(
+        !ok && err.contains("Unauthorized"),
+        "a token for another audience: {err}"
+    );
+}
+
+backend_tests!(
+    users_get_what_rbac_grants,
+    service_account_tokens_live_and_die_with_their_pod
+);
