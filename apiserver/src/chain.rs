@@ -32,6 +32,8 @@ pub struct Attributes {
     pub subresource: String,
     /// `Some("/healthz")` for a non-resource request.
     pub path: Option<String>,
+    /// The field selector of a list or watch (the Node authorizer reads it).
+    pub field_selector: Option<String>,
 }
 
 impl Attributes {
@@ -54,6 +56,7 @@ impl Attributes {
             name: String::new(),
             subresource: String::new(),
             path: Some(path.to_string()),
+            field_selector: None,
         }
     }
 }
@@ -177,6 +180,7 @@ impl Chain {
                 name: name.to_string(),
                 subresource: String::new(),
                 path: None,
+                field_selector: None,
             };
             match self.decide(&user, &attributes) {
                 Some(true) => Ok(()),
@@ -400,6 +404,7 @@ mod tests {
             name: String::new(),
             subresource: String::new(),
             path: None,
+            field_selector: None,
         }
     }
 

@@ -99,10 +99,9 @@ pub struct Options {
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub anonymous_auth: bool,
 
-    /// Ordered list of plug-ins to do authorization on the secure port: RBAC, AlwaysAllow,
-    /// AlwaysDeny (the Node authorizer arrives with the rest of the security issue);
-    /// system:masters is always allowed.
-    #[arg(long, value_delimiter = ',', default_value = "RBAC")]
+    /// Ordered list of plug-ins to do authorization on the secure port: Node, RBAC,
+    /// AlwaysAllow, AlwaysDeny; system:masters is always allowed.
+    #[arg(long, value_delimiter = ',', default_value = "Node,RBAC")]
     pub authorization_mode: Vec<String>,
 
     /// The IP address on which to advertise the apiserver to members of the cluster (the
@@ -118,6 +117,14 @@ pub struct Options {
     /// A port range to reserve for services with NodePort visibility (e.g. 30000-32767).
     #[arg(long, default_value = "30000-32767")]
     pub service_node_port_range: String,
+
+    /// The maximum number of non-mutating requests in flight at a given time (0: no limit).
+    #[arg(long, default_value_t = 400)]
+    pub max_requests_inflight: usize,
+
+    /// The maximum number of mutating requests in flight at a given time (0: no limit).
+    #[arg(long, default_value_t = 200)]
+    pub max_mutating_requests_inflight: usize,
 
     /// Log verbosity (0-10), as upstream's -v: 0-1 info, 2-4 debug, 5+ trace.
     #[arg(short = 'v', long = "v", default_value_t = 0)]

@@ -80,6 +80,7 @@ pub async fn serve(
             name: request.name.clone(),
             subresource: request.subresource.clone(),
             path: None,
+            field_selector: None,
         };
         state
             .chain
@@ -164,6 +165,7 @@ pub async fn serve(
         name: request.name.clone(),
         subresource: request.subresource.clone(),
         path: None,
+        field_selector: query.get("fieldSelector").cloned(),
     };
     let user = state
         .chain

@@ -24,6 +24,7 @@ mod handlers;
 mod health;
 mod metrics;
 mod negotiation;
+mod node_authz;
 mod object;
 mod openapi_routes;
 mod patching;
@@ -85,6 +86,8 @@ pub struct Config {
     pub service_range_text: String,
     pub node_port_range: (u16, u16),
     pub watch_cache: watch_cache::Config,
+    pub max_requests_inflight: usize,
+    pub max_mutating_requests_inflight: usize,
 }
 
 impl Config {
@@ -134,6 +137,8 @@ impl Config {
             service_range_text: o.service_cluster_ip_range.clone(),
             node_port_range,
             watch_cache: watch_cache::Config::default(),
+            max_requests_inflight: o.max_requests_inflight,
+            max_mutating_requests_inflight: o.max_mutating_requests_inflight,
         })
     }
 
@@ -165,6 +170,8 @@ impl Config {
                 watcher_buffer: 1000,
                 bookmark_interval: Duration::from_secs(1),
             },
+            max_requests_inflight: 400,
+            max_mutating_requests_inflight: 200,
         }
     }
 }
@@ -246,6 +253,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         caches,
         shutdown: stopped.clone(),
         config: config.clone(),
+        inflight: server::Inflight::new(
+            config.max_requests_inflight,
+            config.max_mutating_requests_inflight,
+        ),
     });
     openapi_routes::warm_up();
 
@@ -344,6 +355,11 @@ fn build_chain(
             .authenticators
             .push(Arc::new(authn::TokenFileAuthenticator::from_file(path)?));
     }
+    chain
+        .authenticators
+        .push(Arc::new(serviceaccounts::BootstrapTokenAuthenticator::new(
+            caches.clone(),
+        )));
     if let Some(sa) = serviceaccounts::ServiceAccountAuthenticator::from_config(
         &config.service_account_tokens,
         caches.clone(),
@@ -358,12 +374,13 @@ fn build_chain(
         match mode.as_str() {
             "AlwaysAllow" => authorizers.push(Arc::new(chain::AlwaysAllow)),
             "AlwaysDeny" => authorizers.push(Arc::new(chain::AlwaysDeny)),
+            "Node" => authorizers.push(Arc::new(node_authz::NodeAuthorizer::new(caches.clone()))),
             "RBAC" => {
                 let authorizer = Arc::new(rbac_authz::RbacAuthorizer::new(caches.clone()));
                 rbac = Some(authorizer.clone());
                 authorizers.push(authorizer);
             }
-            other => anyhow::bail!("--authorization-mode: unsupported mode {other:?} (supported: AlwaysAllow, AlwaysDeny, RBAC)"),
+            other => anyhow::bail!("--authorization-mode: unsupported mode {other:?} (supported: Node, RBAC, AlwaysAllow, AlwaysDeny)"),
         }
     }
     chain.authorizers = authorizers;

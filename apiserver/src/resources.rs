@@ -451,6 +451,17 @@ pub static RESOURCES: &[Resource] = &[
             false,
         )
     },
+    Resource {
+        verbs: CREATE,
+        ..base(
+            "authentication.k8s.io",
+            "v1",
+            "TokenReview",
+            "tokenreviews",
+            "",
+            false,
+        )
+    },
     // authorization.k8s.io/v1: reviews are answered, never stored.
     Resource {
         verbs: CREATE,

@@ -29,6 +29,27 @@ pub fn answer(
             out.as_object_mut().map(|m| m.remove("spec"));
             out["status"] = json!({"userInfo": {"username": user.name, "groups": user.groups}});
         }
+        "TokenReview" => {
+            let token = spec.get("token").and_then(Value::as_str).unwrap_or("");
+            let mut headers = http::HeaderMap::new();
+            if let Ok(value) = http::HeaderValue::from_str(&format!("Bearer {token}")) {
+                headers.insert(http::header::AUTHORIZATION, value);
+            }
+            let credentials = crate::authn::Credentials {
+                headers: &headers,
+                client_certs: None,
+                insecure_port: false,
+            };
+            let status = match (token.is_empty(), chain.authenticate(&credentials)) {
+                (false, Ok(reviewed)) if reviewed.name != "system:anonymous" => json!({
+                    "authenticated": true,
+                    "user": {"username": reviewed.name, "groups": reviewed.groups},
+                    "audiences": spec.get("audiences").cloned().unwrap_or(json!([])),
+                }),
+                _ => json!({"user": {}, "error": "[invalid bearer token, token lookup failed]"}),
+            };
+            out["status"] = status;
+        }
         "SelfSubjectAccessReview" => {
             out["status"] = access(chain, user, &spec, None)?;
         }
@@ -118,6 +139,11 @@ fn access(
             name: text("name"),
             subresource: text("subresource"),
             path: None,
+            field_selector: ra
+                .get("fieldSelector")
+                .and_then(|f| f.get("rawSelector"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
         };
         if std::ptr::eq(resource, &NON_RESOURCE) {
             // Unknown resources: only system:masters (or AlwaysAllow) can be allowed.

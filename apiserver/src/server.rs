@@ -27,6 +27,9 @@ use crate::registry::Registry;
 use crate::request::{self, Target};
 use crate::{discovery, health, openapi_routes};
 
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Every response body: whole documents and streamed watches alike.
 pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
@@ -44,10 +47,58 @@ pub struct State {
     /// Flips to true when the server shuts down: open watches end.
     pub shutdown: watch::Receiver<bool>,
     pub config: crate::Config,
+    /// `--max-requests-inflight` / `--max-mutating-requests-inflight` (watches are exempt).
+    pub inflight: Inflight,
+}
+
+/// Limits on concurrent requests; `None` is unlimited.
+pub struct Inflight {
+    pub readonly: Option<tokio::sync::Semaphore>,
+    pub mutating: Option<tokio::sync::Semaphore>,
+}
+
+impl Inflight {
+    pub fn new(readonly: usize, mutating: usize) -> Inflight {
+        let limit = |n: usize| (n > 0).then(|| tokio::sync::Semaphore::new(n));
+        Inflight {
+            readonly: limit(readonly),
+            mutating: limit(mutating),
+        }
+    }
+}
+
+fn too_many_requests() -> Response<Body> {
+    let mut response = error_response(&errors::too_many_requests(
+        "Too many requests, please try again later.".into(),
+    ));
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("1"),
+    );
+    response
 }
 
 /// Routes one request.
 pub async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+    let long_running = req.uri().query().is_some_and(|q| {
+        q.split('&')
+            .any(|kv| matches!(kv, "watch=true" | "watch=1" | "watch=True"))
+    }) || req.uri().path().contains("/watch/");
+    let mutating = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let limit = match (long_running, mutating) {
+        (true, _) => None,
+        (false, true) => state.inflight.mutating.as_ref(),
+        (false, false) => state.inflight.readonly.as_ref(),
+    };
+    let _permit = match limit.map(|s| s.try_acquire()) {
+        Some(Ok(permit)) => Some(permit),
+        Some(Err(_)) => return too_many_requests(),
+        None => None,
+    };
+    route_admitted(state.clone(), req).await
+}
+
+async fn route_admitted(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let connection = parts
@@ -248,7 +299,13 @@ async fn serve_connection<I>(
         req.extensions_mut().insert(connection.clone());
         async move { Ok::<_, Infallible>(route(state, req).await) }
     });
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A client that does not finish sending its request headers in time is dropped (slow
+    // clients cannot hold connections open forever).
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     if let Err(err) = builder.serve_connection(io, service).await {
         tracing::debug!(%peer, %err, "connection ended with an error");
     }

@@ -268,3 +268,69 @@ impl Authenticator for ServiceAccountAuthenticator {
         }))
     }
 }
+
+/// Bootstrap tokens (`<id>.<secret>`, backed by `bootstrap.kubernetes.io/token` Secrets in
+/// kube-system) authenticate as `system:bootstrap:<id>` in `system:bootstrappers`, for node join.
+pub struct BootstrapTokenAuthenticator {
+    caches: Arc<Caches>,
+}
+
+impl BootstrapTokenAuthenticator {
+    pub fn new(caches: Arc<Caches>) -> Self {
+        BootstrapTokenAuthenticator { caches }
+    }
+}
+
+impl Authenticator for BootstrapTokenAuthenticator {
+    fn authenticate(&self, credentials: &Credentials<'_>) -> ApiResult<Option<UserInfo>> {
+        let Some(token) = bearer_token(credentials.headers) else {
+            return Ok(None);
+        };
+        let Ok((id, _)) = authn_tokens::bootstrap::parse_token(token) else {
+            return Ok(None);
+        };
+        let secrets = resource("secrets")?;
+        let name = authn_tokens::bootstrap::secret_name(id);
+        let Some(secret) = cached(&self.caches, secrets, "kube-system", &name) else {
+            tracing::info!(token_id = id, "no bootstrap token secret");
+            return Err(errors::unauthorized());
+        };
+        let data: std::collections::BTreeMap<String, Vec<u8>> = secret
+            .get("data")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| {
+                        let text = v.as_str()?;
+                        let bytes = base64::Engine::decode(
+                            &base64::engine::general_purpose::STANDARD,
+                            text,
+                        )
+                        .ok()?;
+                        Some((k.clone(), bytes))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let view = authn_tokens::bootstrap::BootstrapSecret {
+            name: &name,
+            type_: secret.get("type").and_then(Value::as_str).unwrap_or(""),
+            data: &data,
+            deleting: object::is_deleting(&secret),
+        };
+        match authn_tokens::bootstrap::authenticate(token, &view, chrono::Utc::now()) {
+            Ok(user) => {
+                let mut groups = user.groups;
+                groups.push("system:authenticated".into());
+                Ok(Some(UserInfo {
+                    name: user.name,
+                    groups,
+                }))
+            }
+            Err(err) => {
+                tracing::info!(%err, "bootstrap token refused");
+                Err(errors::unauthorized())
+            }
+        }
+    }
+}

@@ -485,3 +485,53 @@ async fn https_with_a_generated_certificate_and_client_certificate_users() {
     assert_eq!(body["code"], 401);
     running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_inflight_limit_get_429_and_slow_clients_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = apiserver::Config::for_tests(dir.path());
+    config.max_mutating_requests_inflight = 1;
+    let running = apiserver::start(config).await.unwrap();
+    let addr = running.insecure_addr.unwrap();
+    // One create holds the only mutating slot: its body never comes.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(format!("POST {CMS} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let server = Server {
+        running: None,
+        addr,
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let (code, status) = server
+        .call("POST", CMS, Some(configmap("second", json!({}))))
+        .await;
+    assert_eq!(code, 429, "{status}");
+    assert_eq!(status["reason"], "TooManyRequests");
+    // Reads are limited separately and still go through.
+    let (code, _) = server.call("GET", CMS, None).await;
+    assert_eq!(code, 200);
+    drop(slow);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (code, _) = server
+        .call("POST", CMS, Some(configmap("third", json!({}))))
+        .await;
+    assert_eq!(
+        code, 201,
+        "the slot is free again once the slow client is gone"
+    );
+    // A client that never finishes its headers is disconnected after the header timeout.
+    let mut loris = TcpStream::connect(addr).await.unwrap();
+    loris
+        .write_all(b"GET /api HTTP/1.1\r\nHost: t\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), loris.read_to_end(&mut buf)).await;
+    assert!(
+        read.is_ok(),
+        "the server closed the connection of a client stuck in its headers"
+    );
+    running.shutdown().await;
+}

@@ -47,6 +47,7 @@ fn pki(dir: &Path) -> Pki {
     for (name, subject) in [
         ("admin", "/O=system:masters/CN=admin"),
         ("viewer", "/O=readers/CN=viewer"),
+        ("n1", "/O=system:nodes/CN=system:node:n1"),
     ] {
         openssl(
             dir,
@@ -371,7 +372,71 @@ fn service_account_tokens_live_and_die_with_their_pod(backend: Backend) {
     );
 }
 
+/// A kubelet identity reads only what its own pods need and modifies only its own Node.
+fn nodes_see_only_their_own_pods_and_secrets(backend: Backend) {
+    let (server, pki) = start(backend);
+    let admin = |args: &[&str]| {
+        let (ok, out, err) = kubectl_as(&server, &pki, "admin", args);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    for node in ["n1", "n2"] {
+        let manifest = server.write_file(
+            &format!("{node}.json"),
+            &format!(r#"{{"apiVersion":"v1","kind":"Node","metadata":{{"name":"{node}"}}}}"#),
+        );
+        admin(&["create", "-f", manifest.to_str().unwrap()]);
+        admin(&[
+            "create",
+            "secret",
+            "generic",
+            &format!("secret-{node}"),
+            "--from-literal=k=v",
+        ]);
+        let pod = format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"pod-{node}"}},"spec":{{"nodeName":"{node}","containers":[{{"name":"c","image":"busybox"}}],"volumes":[{{"name":"s","secret":{{"secretName":"secret-{node}"}}}}]}}}}"#
+        );
+        let manifest = server.write_file(&format!("pod-{node}.json"), &pod);
+        admin(&["create", "-f", manifest.to_str().unwrap()]);
+    }
+    let n1 = |args: &[&str]| kubectl_as(&server, &pki, "n1", args);
+    let (ok, _, err) = n1(&["get", "secret", "secret-n1"]);
+    assert!(ok, "its own pod's secret: {err}");
+    let (ok, _, err) = n1(&["get", "secret", "secret-n2"]);
+    assert!(
+        !ok && err.contains(r#"secrets "secret-n2" is forbidden: User "system:node:n1" cannot get resource "secrets""#),
+        "{err}"
+    );
+    let (ok, _, err) = n1(&["get", "pod", "pod-n1"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = n1(&["get", "pod", "pod-n2"]);
+    assert!(
+        !ok && err.contains("forbidden"),
+        "another node's pod: {err}"
+    );
+    let (ok, out, err) = n1(&[
+        "get",
+        "pods",
+        "--field-selector",
+        "spec.nodeName=n1",
+        "-o",
+        "name",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "pod/pod-n1");
+    let (ok, _, err) = n1(&["get", "pods"]);
+    assert!(!ok && err.contains("forbidden"), "listing every pod: {err}");
+    let (ok, _, err) = n1(&["label", "node", "n1", "ready=yes"]);
+    assert!(ok, "its own Node: {err}");
+    let (ok, _, err) = n1(&["label", "node", "n2", "ready=yes"]);
+    assert!(
+        !ok && err.contains(r#"User "system:node:n1" cannot patch resource "nodes""#),
+        "another Node: {err}"
+    );
+}
+
 backend_tests!(
     users_get_what_rbac_grants,
-    service_account_tokens_live_and_die_with_their_pod
+    service_account_tokens_live_and_die_with_their_pod,
+    nodes_see_only_their_own_pods_and_secrets
 );
