@@ -26,6 +26,8 @@ pub struct Connection {
     pub insecure: bool,
     /// The certificate chain the client presented over TLS.
     pub client_certs: Option<Arc<Vec<CertificateDer<'static>>>>,
+    /// The client's address (for the audit log's sourceIPs).
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl Connection {

@@ -118,6 +118,28 @@ pub struct Options {
     #[arg(long, default_value = "30000-32767")]
     pub service_node_port_range: String,
 
+    /// Path to the file that defines the audit policy configuration.
+    #[arg(long)]
+    pub audit_policy_file: Option<PathBuf>,
+
+    /// If set, all requests coming to the apiserver will be logged to this file ('-' means
+    /// standard out).
+    #[arg(long)]
+    pub audit_log_path: Option<PathBuf>,
+
+    /// The maximum number of days to retain old audit log files based on the timestamp encoded
+    /// in their filename.
+    #[arg(long, default_value_t = 0)]
+    pub audit_log_maxage: u64,
+
+    /// The maximum number of old audit log files to retain.
+    #[arg(long, default_value_t = 0)]
+    pub audit_log_maxbackup: usize,
+
+    /// The maximum size in megabytes of the audit log file before it gets rotated.
+    #[arg(long, default_value_t = 0)]
+    pub audit_log_maxsize: u64,
+
     /// The maximum number of non-mutating requests in flight at a given time (0: no limit).
     #[arg(long, default_value_t = 400)]
     pub max_requests_inflight: usize,

@@ -11,6 +11,7 @@
 mod admission;
 mod allocator;
 mod apply;
+mod auditing;
 mod authn;
 mod bootstrap;
 mod cache;
@@ -29,6 +30,7 @@ mod object;
 mod openapi_routes;
 mod patching;
 mod pods;
+mod podsecurity;
 mod rbac_authz;
 mod registry;
 pub mod request;
@@ -88,6 +90,7 @@ pub struct Config {
     pub watch_cache: watch_cache::Config,
     pub max_requests_inflight: usize,
     pub max_mutating_requests_inflight: usize,
+    pub audit: auditing::AuditConfig,
 }
 
 impl Config {
@@ -139,6 +142,13 @@ impl Config {
             watch_cache: watch_cache::Config::default(),
             max_requests_inflight: o.max_requests_inflight,
             max_mutating_requests_inflight: o.max_mutating_requests_inflight,
+            audit: auditing::AuditConfig {
+                policy_file: o.audit_policy_file.clone(),
+                log_path: o.audit_log_path.clone(),
+                max_age_days: o.audit_log_maxage,
+                max_backups: o.audit_log_maxbackup,
+                max_size_mb: o.audit_log_maxsize,
+            },
         })
     }
 
@@ -172,6 +182,7 @@ impl Config {
             },
             max_requests_inflight: 400,
             max_mutating_requests_inflight: 200,
+            audit: auditing::AuditConfig::default(),
         }
     }
 }
@@ -257,6 +268,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             config.max_requests_inflight,
             config.max_mutating_requests_inflight,
         ),
+        auditor: auditing::Auditor::from_config(&config.audit)?,
     });
     openapi_routes::warm_up();
 
@@ -369,6 +381,9 @@ fn build_chain(
     chain
         .authenticators
         .push(Arc::new(authn::RejectUnknownBearer));
+    chain
+        .validating
+        .push(Arc::new(podsecurity::PodSecurity::new(caches.clone())));
     let mut authorizers: Vec<Arc<dyn chain::Authorizer>> = vec![Arc::new(chain::PrivilegedGroup)];
     for mode in &config.authorization_mode {
         match mode.as_str() {

@@ -49,6 +49,8 @@ pub struct State {
     pub config: crate::Config,
     /// `--max-requests-inflight` / `--max-mutating-requests-inflight` (watches are exempt).
     pub inflight: Inflight,
+    /// The audit log, when configured.
+    pub auditor: Option<crate::auditing::Auditor>,
 }
 
 /// Limits on concurrent requests; `None` is unlimited.
@@ -123,6 +125,28 @@ async fn route_admitted(state: Arc<State>, req: Request<Incoming>) -> Response<B
         ),
         _ => ("", None),
     };
+    // Auditing needs to know who asked; only then is the identity worked out here too.
+    let audit = state.auditor.as_ref().map(|_| {
+        let user = state
+            .chain
+            .identify(&connection.credentials(&parts.headers))
+            .ok();
+        let agent = parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        (
+            user,
+            target.clone(),
+            agent,
+            connection.peer,
+            chrono::Utc::now(),
+        )
+    });
+    let method = parts.method.clone();
+    let uri = parts.uri.clone();
     let result: Result<Response<Body>, ApiError> = match target {
         Target::Resource(r) => {
             handlers::serve(state.clone(), r, connection, parts.headers, query, body).await
@@ -143,6 +167,20 @@ async fn route_admitted(state: Arc<State>, req: Request<Incoming>) -> Response<B
         other => non_resource_target(&state, &parts.method, &parts.headers, other, &query).await,
     };
     let response = result.unwrap_or_else(|err| error_response(&err));
+    if let (Some(auditor), Some((user, target, agent, peer, received))) =
+        (state.auditor.as_ref(), audit)
+    {
+        auditor.record(
+            user.as_ref(),
+            &method,
+            &uri,
+            &target,
+            &agent,
+            peer,
+            response.status().as_u16(),
+            received,
+        );
+    }
     let is_watch = verb == "watch" && response.status() == StatusCode::OK;
     if !is_watch {
         state.metrics.observe_request(
@@ -235,6 +273,7 @@ pub async fn serve_plain(
         let connection = crate::authn::Connection {
             insecure: true,
             client_certs: None,
+            peer: Some(peer),
         };
         tokio::spawn(async move {
             serve_connection(state, TokioIo::new(stream), peer, connection).await;
@@ -277,6 +316,7 @@ pub async fn serve_tls(
                     let connection = crate::authn::Connection {
                         insecure: false,
                         client_certs: certs,
+                        peer: Some(peer),
                     };
                     serve_connection(state, TokioIo::new(tls), peer, connection).await
                 }

@@ -535,3 +535,117 @@ async fn requests_beyond_the_inflight_limit_get_429_and_slow_clients_are_dropped
     );
     running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_security_enforces_the_namespace_level() {
+    let server = Server::start().await;
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "strict", "labels": {"pod-security.kubernetes.io/enforce": "baseline"}}});
+    assert_eq!(
+        server.call("POST", "/api/v1/namespaces", Some(ns)).await.0,
+        201
+    );
+    let pod = |name: &str, privileged: bool| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [{"name": "c", "image": "busybox", "securityContext": {"privileged": privileged}}]}})
+    };
+    // The cache may lag the namespace by a moment.
+    let mut answer = (0, Value::Null);
+    for _ in 0..50 {
+        answer = server
+            .call(
+                "POST",
+                "/api/v1/namespaces/strict/pods",
+                Some(pod("bad", true)),
+            )
+            .await;
+        if answer.0 == 403 {
+            break;
+        }
+        server
+            .call("DELETE", "/api/v1/namespaces/strict/pods/bad", None)
+            .await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (code, status) = answer;
+    assert_eq!(code, 403, "{status}");
+    assert_eq!(
+        status["message"],
+        "pods \"bad\" is forbidden: violates PodSecurity \"baseline:latest\": privileged (container \"c\" must not set securityContext.privileged=true)"
+    );
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                "/api/v1/namespaces/strict/pods",
+                Some(pod("good", false))
+            )
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                "/api/v1/namespaces/default/pods",
+                Some(pod("anything", true))
+            )
+            .await
+            .0,
+        201,
+        "unlabelled namespaces are privileged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_records_who_did_what() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: None\n  nonResourceURLs: [\"/readyz*\", \"/healthz*\"]\n- level: Metadata\n",
+    )
+    .unwrap();
+    let log = dir.path().join("audit.log");
+    let mut config = apiserver::Config::for_tests(dir.path().join("data"));
+    config.audit.policy_file = Some(policy);
+    config.audit.log_path = Some(log.clone());
+    let running = apiserver::start(config).await.unwrap();
+    let server = Server {
+        running: None,
+        addr: running.insecure_addr.unwrap(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    assert_eq!(
+        server
+            .call("POST", CMS, Some(configmap("audited", json!({}))))
+            .await
+            .0,
+        201
+    );
+    assert_eq!(server.call("GET", "/readyz", None).await.0, 200);
+    running.shutdown().await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let create = events
+        .iter()
+        .find(|e| e["verb"] == "create")
+        .unwrap_or_else(|| panic!("no create event in {text}"));
+    assert_eq!(create["kind"], "Event");
+    assert_eq!(create["apiVersion"], "audit.k8s.io/v1");
+    assert_eq!(create["level"], "Metadata");
+    assert_eq!(create["stage"], "ResponseComplete");
+    assert_eq!(create["user"]["username"], "system:admin");
+    assert_eq!(create["objectRef"]["resource"], "configmaps");
+    assert_eq!(create["objectRef"]["namespace"], "default");
+    assert_eq!(create["responseStatus"]["code"], 201);
+    assert!(
+        events.iter().all(|e| e["stage"] != "RequestReceived"),
+        "omitted stage"
+    );
+    assert!(!text.contains("/readyz"), "level None is not logged");
+}
