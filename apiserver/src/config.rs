@@ -118,6 +118,11 @@ pub struct Options {
     #[arg(long, default_value = "30000-32767")]
     pub service_node_port_range: String,
 
+    /// The file with the EncryptionConfiguration: which resources are encrypted at rest, and
+    /// how.
+    #[arg(long)]
+    pub encryption_provider_config: Option<PathBuf>,
+
     /// Path to the file that defines the audit policy configuration.
     #[arg(long)]
     pub audit_policy_file: Option<PathBuf>,

@@ -18,6 +18,7 @@ mod cache;
 pub mod chain;
 pub mod config;
 mod discovery;
+mod encrypted;
 pub mod errors;
 mod fieldmanager;
 mod fieldvalidation;
@@ -91,6 +92,7 @@ pub struct Config {
     pub max_requests_inflight: usize,
     pub max_mutating_requests_inflight: usize,
     pub audit: auditing::AuditConfig,
+    pub encryption_provider_config: Option<PathBuf>,
 }
 
 impl Config {
@@ -142,6 +144,7 @@ impl Config {
             watch_cache: watch_cache::Config::default(),
             max_requests_inflight: o.max_requests_inflight,
             max_mutating_requests_inflight: o.max_mutating_requests_inflight,
+            encryption_provider_config: o.encryption_provider_config.clone(),
             audit: auditing::AuditConfig {
                 policy_file: o.audit_policy_file.clone(),
                 log_path: o.audit_log_path.clone(),
@@ -183,6 +186,7 @@ impl Config {
             max_requests_inflight: 400,
             max_mutating_requests_inflight: 200,
             audit: auditing::AuditConfig::default(),
+            encryption_provider_config: None,
         }
     }
 }
@@ -221,6 +225,20 @@ impl Running {
 }
 
 async fn open_storage(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
+    let store = open_backend(config).await?;
+    let Some(path) = &config.encryption_provider_config else {
+        return Ok(store);
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let encryption = encryption::EncryptionConfig::parse(&text)
+        .with_context(|| format!("--encryption-provider-config {}", path.display()))?;
+    Ok(Arc::new(encrypted::EncryptedStorage::new(
+        store, encryption,
+    )))
+}
+
+async fn open_backend(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
     Ok(match &config.storage {
         StorageConfig::Embedded { data_dir } => {
             let store = storage::embedded::EmbeddedStore::open(

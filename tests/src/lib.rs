@@ -184,6 +184,11 @@ impl ApiServer {
     }
 
     /// A scratch directory that lives as long as the server, for manifests and scripts.
+    /// The endpoints of this server's own etcd (etcd backend only).
+    pub fn etcd_endpoints(&self) -> Option<Vec<String>> {
+        self.etcd.as_ref().map(Etcd::endpoints)
+    }
+
     pub fn work_dir(&self) -> PathBuf {
         self.dir.path().join("work")
     }

@@ -435,6 +435,75 @@ fn nodes_see_only_their_own_pods_and_secrets(backend: Backend) {
     );
 }
 
+/// With an aescbc EncryptionConfiguration, a Secret is unreadable in etcd and readable through
+/// the API; ConfigMaps (not configured) stay plain.
+#[test]
+fn secrets_are_encrypted_at_rest() {
+    let key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // 32 bytes, base64
+    let server = ApiServer::start_with(Backend::Etcd, |dir| {
+        let config = dir.join("encryption.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - aescbc:\n      keys:\n      - name: key1\n        secret: {key}\n  - identity: {{}}\n"
+            ),
+        )
+        .unwrap();
+        vec![
+            "--encryption-provider-config".into(),
+            config.display().to_string(),
+        ]
+    });
+    server.kubectl([
+        "create",
+        "secret",
+        "generic",
+        "s1",
+        "--from-literal=password=hunter2-plaintext",
+    ]);
+    server.kubectl([
+        "create",
+        "configmap",
+        "c1",
+        "--from-literal=note=visible-plaintext",
+    ]);
+    let out = server.kubectl_stdout(["get", "secret", "s1", "-o", "jsonpath={.data.password}"]);
+    assert_eq!(
+        out.trim(),
+        "aHVudGVyMi1wbGFpbnRleHQ=",
+        "the API serves the plaintext"
+    );
+    let endpoints = server.etcd_endpoints().unwrap().join(",");
+    let raw = |key: &str| {
+        let out = run({
+            let mut c = Command::new("etcdctl");
+            c.env("ETCDCTL_API", "3").args([
+                "--endpoints",
+                &endpoints,
+                "get",
+                key,
+                "--print-value-only",
+            ]);
+            c
+        });
+        assert!(out.status.success(), "{}", stderr(&out));
+        out.stdout
+    };
+    let secret = raw("/registry/secrets/default/s1");
+    assert!(
+        secret.starts_with(b"k8s:enc:aescbc:v1:key1:"),
+        "{}",
+        String::from_utf8_lossy(&secret)
+    );
+    let text = String::from_utf8_lossy(&secret);
+    assert!(
+        !text.contains("aHVudGVyMi1wbGFpbnRleHQ") && !text.contains("hunter2"),
+        "no plaintext at rest"
+    );
+    let configmap = raw("/registry/configmaps/default/c1");
+    assert!(String::from_utf8_lossy(&configmap).contains("visible-plaintext"));
+}
+
 backend_tests!(
     users_get_what_rbac_grants,
     service_account_tokens_live_and_die_with_their_pod,
