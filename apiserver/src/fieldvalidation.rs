@@ -243,6 +243,9 @@ fn round_trip(resource: &Resource, obj: &Value) -> Option<Result<Value, String>>
         ("batch", "CronJob") => rt::<batch::CronJob>,
         ("batch", "Job") => rt::<batch::Job>,
         ("coordination.k8s.io", "Lease") => rt::<coordination::Lease>,
+        ("certificates.k8s.io", "CertificateSigningRequest") => {
+            rt::<api::certificates::v1::CertificateSigningRequest>
+        }
         ("discovery.k8s.io", "EndpointSlice") => rt::<discovery::EndpointSlice>,
         ("events.k8s.io", "Event") => rt::<events::Event>,
         ("networking.k8s.io", "IngressClass") => rt::<networking::IngressClass>,

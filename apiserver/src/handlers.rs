@@ -135,6 +135,7 @@ pub async fn serve(
         "" => Part::Main,
         "status" if resource.has_status() => Part::Status,
         "finalize" if resource.plural == "namespaces" => Part::Finalize,
+        "approval" if resource.kind == "CertificateSigningRequest" => Part::Approval,
         other => {
             if resource.subresource(other).is_some() {
                 return Err(errors::method_not_allowed());
@@ -211,6 +212,11 @@ pub async fn serve(
             let mut warnings = Vec::new();
             let obj = decode_body(resource, &content_type, &bytes, &query, &mut warnings)?;
             let mut obj = prepare_create(resource, namespace, obj)?;
+            if resource.kind == "CertificateSigningRequest" {
+                // The requestor is whoever created the request, never what the body claims.
+                obj["spec"]["username"] = json!(user.name);
+                obj["spec"]["groups"] = json!(user.groups);
+            }
             crate::admission::namespace_lifecycle(&state, resource, namespace).await?;
             let is_service = resource.group.is_empty() && resource.kind == "Service";
             let claimed = if is_service {

@@ -536,6 +536,27 @@ pub static RESOURCES: &[Resource] = &[
         selectable_fields: &["status.successful"],
         ..base("batch", "v1", "Job", "jobs", "job", true)
     },
+    // certificates.k8s.io/v1
+    Resource {
+        short_names: &["csr"],
+        subresources: &[
+            Subresource {
+                name: "approval",
+                kind: None,
+                verbs: GET_PATCH_UPDATE,
+            },
+            STATUS,
+        ],
+        selectable_fields: &["spec.signerName"],
+        ..base(
+            "certificates.k8s.io",
+            "v1",
+            "CertificateSigningRequest",
+            "certificatesigningrequests",
+            "certificatesigningrequest",
+            false,
+        )
+    },
     // coordination.k8s.io/v1
     Resource {
         ..base(
@@ -734,6 +755,7 @@ pub const GROUP_ORDER: &[&str] = &[
     "authorization.k8s.io",
     "autoscaling",
     "batch",
+    "certificates.k8s.io",
     "networking.k8s.io",
     "policy",
     "rbac.authorization.k8s.io",

@@ -74,8 +74,10 @@ pub enum Part {
     Main,
     /// `/status`: only status.
     Status,
-    /// Anything else (e.g. `/finalize` for namespaces: only spec.finalizers).
+    /// `/finalize` of namespaces: only spec.finalizers.
     Finalize,
+    /// `/approval` of CertificateSigningRequests: only the Approved/Denied conditions.
+    Approval,
 }
 
 /// Merges what the writer may change from `new` into `old`'s server-owned state, returning the
@@ -110,6 +112,32 @@ pub fn prepare_for_update(resource: &Resource, part: Part, new: Value, old: &Val
             if let Some(fields) = meta(&new).and_then(|m| m.get("managedFields")) {
                 meta_mut(&mut out).insert("managedFields".into(), fields.clone());
             }
+            out
+        }
+        Part::Approval => {
+            // Only the approval conditions move; the certificate (status.certificate) and the
+            // signer's conditions belong to /status.
+            let mut out = old.clone();
+            let approval = |c: &&Value| {
+                matches!(
+                    c.get("type").and_then(Value::as_str),
+                    Some("Approved") | Some("Denied")
+                )
+            };
+            let wanted: Vec<Value> = new
+                .get("status")
+                .and_then(|s| s.get("conditions"))
+                .and_then(Value::as_array)
+                .map(|list| list.iter().filter(approval).cloned().collect())
+                .unwrap_or_default();
+            let mut conditions: Vec<Value> = old
+                .get("status")
+                .and_then(|s| s.get("conditions"))
+                .and_then(Value::as_array)
+                .map(|list| list.iter().filter(|c| !approval(c)).cloned().collect())
+                .unwrap_or_default();
+            conditions.extend(wanted);
+            ensure_object(&mut out, "status").insert("conditions".into(), Value::Array(conditions));
             out
         }
         Part::Finalize => {

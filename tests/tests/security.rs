@@ -509,3 +509,58 @@ backend_tests!(
     service_account_tokens_live_and_die_with_their_pod,
     nodes_see_only_their_own_pods_and_secrets
 );
+
+/// certificates.k8s.io: a CSR records who asked, and `kubectl certificate approve` sets the
+/// Approved condition through the approval subresource.
+#[test]
+fn certificate_signing_requests_are_approved_through_kubectl() {
+    let (server, pki) = start(Backend::Embedded);
+    let dir = server.work_dir();
+    openssl(
+        &dir,
+        &[
+            "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "jane.key", "-out",
+            "jane.csr", "-subj", "/CN=jane",
+        ],
+    );
+    let request = std::fs::read(dir.join("jane.csr")).unwrap();
+    let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &request);
+    let manifest = server.write_file(
+        "csr.json",
+        &format!(
+            r#"{{"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest","metadata":{{"name":"jane"}},"spec":{{"request":"{encoded}","signerName":"kubernetes.io/kube-apiserver-client","usages":["client auth"],"username":"someone-else"}}}}"#
+        ),
+    );
+    let admin = |args: &[&str]| {
+        let (ok, out, err) = kubectl_as(&server, &pki, "admin", args);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    admin(&["create", "-f", manifest.to_str().unwrap()]);
+    let out = admin(&["get", "csr", "jane", "--no-headers"]);
+    assert!(
+        out.contains("kubernetes.io/kube-apiserver-client")
+            && out.contains(" admin ")
+            && out.contains("Pending"),
+        "{out}"
+    );
+    admin(&["certificate", "approve", "jane"]);
+    let out = admin(&[
+        "get",
+        "csr",
+        "jane",
+        "-o",
+        "jsonpath={.status.conditions[0].type} {.spec.username}",
+    ]);
+    assert_eq!(out.trim(), "Approved admin");
+    let (ok, _, err) = kubectl_as(
+        &server,
+        &pki,
+        "viewer",
+        &["certificate", "approve", "jane", "--force"],
+    );
+    assert!(
+        !ok && err.contains("forbidden"),
+        "approving needs RBAC: {err}"
+    );
+}

@@ -30,6 +30,63 @@ pub(crate) fn lease_cells(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     ]
 }
 
+pub(crate) const CSR_COLUMNS: &[Column] = &[
+    Column::name(),
+    Column::age(),
+    Column::new(
+        "SignerName",
+        "string",
+        "The name of the signer the request is for.",
+    ),
+    Column::new("Requestor", "string", "The user that created the request."),
+    Column::new(
+        "RequestedDuration",
+        "string",
+        "The validity duration the requester asked for.",
+    ),
+    Column::new(
+        "Condition",
+        "string",
+        "The approval and issuance state of the request.",
+    ),
+];
+
+/// Upstream's printCertificateSigningRequest: Pending without conditions, else the condition
+/// types joined by commas, with `Issued` once a certificate is set.
+pub(crate) fn csr_cells(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let mut states: Vec<String> = obj
+        .get("status")
+        .and_then(|s| s.get("conditions"))
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|c| c.get("type").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    if states.is_empty() {
+        states.push("Pending".into());
+    }
+    if !str_at(obj, &["status", "certificate"]).is_empty() {
+        states.push("Issued".into());
+    }
+    let duration = obj
+        .get("spec")
+        .and_then(|s| s.get("expirationSeconds"))
+        .and_then(Value::as_i64)
+        .map(|secs| crate::human_duration(chrono::Duration::seconds(secs)))
+        .unwrap_or_else(|| "<none>".into());
+    vec![
+        s(name(obj)),
+        age(obj, now),
+        s(str_at(obj, &["spec", "signerName"])),
+        s(str_at(obj, &["spec", "username"])),
+        s(duration),
+        s(states.join(",")),
+    ]
+}
+
 /// events.k8s.io/v1 events are stored as core events upstream and print with
 /// the same columns; only the field names differ.
 pub(crate) fn events_v1_cells(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {

@@ -234,6 +234,12 @@ static PRINTERS: &[Printer] = &[
         networking::network_policy_cells,
     ),
     p(
+        "certificates.k8s.io",
+        "certificatesigningrequests",
+        cluster::CSR_COLUMNS,
+        cluster::csr_cells,
+    ),
+    p(
         "coordination.k8s.io",
         "leases",
         cluster::LEASE_COLUMNS,

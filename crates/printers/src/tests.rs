@@ -1235,3 +1235,42 @@ fn ages_handle_missing_future_and_old_timestamps() {
     assert_eq!(age_of(json!(ago(Duration::days(800)))), "2y70d");
     assert_eq!(age_of(json!("not a time")), "<unknown>");
 }
+
+#[test]
+fn certificate_signing_requests_print_their_state() {
+    let now = chrono::DateTime::parse_from_rfc3339("2026-01-01T01:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let csr = |status: serde_json::Value| {
+        serde_json::json!({"metadata": {"name": "jane", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"signerName": "kubernetes.io/kube-apiserver-client", "username": "admin", "expirationSeconds": 86400},
+            "status": status})
+    };
+    let cells = crate::cells(
+        "certificates.k8s.io",
+        "certificatesigningrequests",
+        &csr(serde_json::json!({})),
+        now,
+    );
+    assert_eq!(
+        cells,
+        vec![
+            serde_json::json!("jane"),
+            serde_json::json!("60m"),
+            serde_json::json!("kubernetes.io/kube-apiserver-client"),
+            serde_json::json!("admin"),
+            serde_json::json!("24h"),
+            serde_json::json!("Pending"),
+        ]
+    );
+    let issued = csr(
+        serde_json::json!({"conditions": [{"type": "Approved", "status": "True"}], "certificate": "Y2VydA=="}),
+    );
+    let cells = crate::cells(
+        "certificates.k8s.io",
+        "certificatesigningrequests",
+        &issued,
+        now,
+    );
+    assert_eq!(cells[5], serde_json::json!("Approved,Issued"));
+}
