@@ -32,6 +32,7 @@ mod openapi_routes;
 mod patching;
 mod pods;
 mod podsecurity;
+mod quota;
 mod rbac_authz;
 mod registry;
 pub mod request;
@@ -399,9 +400,17 @@ fn build_chain(
     chain
         .authenticators
         .push(Arc::new(authn::RejectUnknownBearer));
+    // Admission in upstream's order: LimitRanger mutates, then validates; PodSecurity;
+    // ResourceQuota last.
+    let limit_ranger = Arc::new(quota::LimitRanger::new(caches.clone()));
+    chain.mutating.push(limit_ranger.clone());
+    chain.validating.push(limit_ranger);
     chain
         .validating
         .push(Arc::new(podsecurity::PodSecurity::new(caches.clone())));
+    chain
+        .validating
+        .push(Arc::new(quota::ResourceQuota::new(caches.clone())));
     let mut authorizers: Vec<Arc<dyn chain::Authorizer>> = vec![Arc::new(chain::PrivilegedGroup)];
     for mode in &config.authorization_mode {
         match mode.as_str() {

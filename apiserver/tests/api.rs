@@ -649,3 +649,76 @@ async fn the_audit_log_records_who_did_what() {
     );
     assert!(!text.contains("/readyz"), "level None is not logged");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_ranges_fill_defaults_and_quotas_refuse_what_exceeds_them() {
+    let server = Server::start().await;
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "q"}});
+    assert_eq!(
+        server.call("POST", "/api/v1/namespaces", Some(ns)).await.0,
+        201
+    );
+    let range = json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "lr"},
+        "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"}, "defaultRequest": {"cpu": "100m"}, "max": {"cpu": "1"}}]}});
+    assert_eq!(
+        server
+            .call("POST", "/api/v1/namespaces/q/limitranges", Some(range))
+            .await
+            .0,
+        201
+    );
+    let quota = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "compute"},
+        "spec": {"hard": {"pods": "2", "requests.cpu": "250m"}}});
+    assert_eq!(
+        server
+            .call("POST", "/api/v1/namespaces/q/resourcequotas", Some(quota))
+            .await
+            .0,
+        201
+    );
+    let pod = |name: &str, limit: Option<&str>| {
+        let mut c = json!({"name": "c", "image": "busybox"});
+        if let Some(limit) = limit {
+            c["resources"] = json!({"limits": {"cpu": limit}});
+        }
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {"containers": [c]}})
+    };
+    // Give the caches a moment to see the LimitRange and the quota.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (code, too_big) = server
+        .call(
+            "POST",
+            "/api/v1/namespaces/q/pods",
+            Some(pod("big", Some("2"))),
+        )
+        .await;
+    assert_eq!(code, 403, "{too_big}");
+    assert_eq!(
+        too_big["message"],
+        "pods \"big\" is forbidden: maximum cpu usage per Container is 1, but limit is 2"
+    );
+    let (code, a) = server
+        .call("POST", "/api/v1/namespaces/q/pods", Some(pod("a", None)))
+        .await;
+    assert_eq!(code, 201, "{a}");
+    assert_eq!(
+        a["spec"]["containers"][0]["resources"],
+        json!({"limits": {"cpu": "500m"}, "requests": {"cpu": "100m"}})
+    );
+    assert_eq!(
+        server
+            .call("POST", "/api/v1/namespaces/q/pods", Some(pod("b", None)))
+            .await
+            .0,
+        201
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (code, over) = server
+        .call("POST", "/api/v1/namespaces/q/pods", Some(pod("c", None)))
+        .await;
+    assert_eq!(code, 403, "{over}");
+    assert_eq!(
+        over["message"],
+        "pods \"c\" is forbidden: exceeded quota: compute, requested: pods=1,requests.cpu=100m, used: pods=2,requests.cpu=200m, limited: pods=2,requests.cpu=250m"
+    );
+}

@@ -13,6 +13,7 @@ pub mod field;
 pub mod fields;
 mod gofmt;
 pub mod labels;
+pub mod quantity;
 pub mod status;
 pub mod validation;
 
