@@ -43,5 +43,7 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "install-deps: cargo not found; install the Rust toolchain (rustup) first" >&2
     exit 1
 fi
-etcd --version | head -1
+# sed reads all of its input: `head` would close the pipe early and, under pipefail, fail the
+# script with SIGPIPE whenever etcd writes its second line late.
+etcd --version | sed -n 1p
 protoc --version

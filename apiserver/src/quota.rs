@@ -226,6 +226,9 @@ fn forbidden(resource: &Resource, name: &str, why: &str) -> errors::ApiError {
     )
 }
 
+/// A quota key over its limit: (key, requested, used, limit).
+type Exceeded = (String, Quantity, Quantity, Quantity);
+
 pub struct ResourceQuota {
     caches: Arc<Caches>,
 }
@@ -245,19 +248,18 @@ impl ResourceQuota {
             format!("count/{plural}.{}", resource.group)
         };
         usage.insert(count_key, Quantity::from_units(1));
-        if resource.group.is_empty() {
-            if matches!(
-                plural,
-                "pods"
-                    | "services"
-                    | "configmaps"
-                    | "secrets"
-                    | "persistentvolumeclaims"
-                    | "replicationcontrollers"
-                    | "resourcequotas"
-            ) {
-                usage.insert(plural.to_string(), Quantity::from_units(1));
-            }
+        let counted = matches!(
+            plural,
+            "pods"
+                | "services"
+                | "configmaps"
+                | "secrets"
+                | "persistentvolumeclaims"
+                | "replicationcontrollers"
+                | "resourcequotas"
+        );
+        if resource.group.is_empty() && counted {
+            usage.insert(plural.to_string(), Quantity::from_units(1));
         }
         if resource.group.is_empty() && resource.kind == "Pod" {
             let phase = obj
@@ -341,7 +343,7 @@ impl ValidatingAdmission for ResourceQuota {
             else {
                 continue;
             };
-            let mut exceeded = Vec::new();
+            let mut exceeded: Vec<Exceeded> = Vec::new();
             for (key, limit) in hard {
                 let Some(asked) = requested.get(key) else {
                     continue;
@@ -355,15 +357,19 @@ impl ValidatingAdmission for ResourceQuota {
                 }
             }
             if !exceeded.is_empty() {
-                let part = |f: &dyn Fn(&(String, Quantity, Quantity, Quantity)) -> String| {
-                    exceeded.iter().map(f).collect::<Vec<_>>().join(",")
+                let column = |pick: fn(&Exceeded) -> Quantity| {
+                    exceeded
+                        .iter()
+                        .map(|e| format!("{}={}", e.0, pick(e)))
+                        .collect::<Vec<_>>()
+                        .join(",")
                 };
                 let why = format!(
                     "exceeded quota: {}, requested: {}, used: {}, limited: {}",
                     crate::object::name(quota),
-                    part(&|e| format!("{}={}", e.0, e.1)),
-                    part(&|e| format!("{}={}", e.0, e.2)),
-                    part(&|e| format!("{}={}", e.0, e.3)),
+                    column(|e| e.1),
+                    column(|e| e.2),
+                    column(|e| e.3),
                 );
                 return Err(forbidden(a.resource, crate::object::name(obj), &why));
             }

@@ -27,13 +27,17 @@ impl Quantity {
     pub const ZERO: Quantity = Quantity { nanos: 0 };
 
     pub fn from_units(units: i64) -> Quantity {
-        Quantity { nanos: i128::from(units) * NANOS_PER_UNIT }
+        Quantity {
+            nanos: i128::from(units) * NANOS_PER_UNIT,
+        }
     }
 
     /// Parses upstream's quantity syntax: a signed decimal number, then an optional binary
     /// (`Ki`..`Ei`), decimal (`n u m "" k M G T P E`) or exponent (`e3`, `E-2`) suffix.
     pub fn parse(text: &str) -> Result<Quantity, QuantityError> {
-        let invalid = || QuantityError("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'".into());
+        let invalid = || {
+            QuantityError("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'".into())
+        };
         let text = text.trim();
         let split = text
             .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
@@ -94,13 +98,21 @@ impl Quantity {
         let mut nanos = mantissa.checked_mul(1i128 << exp2).ok_or_else(invalid)?;
         if scale >= 0 {
             nanos = nanos
-                .checked_mul(10i128.checked_pow(scale.unsigned_abs()).ok_or_else(invalid)?)
+                .checked_mul(
+                    10i128
+                        .checked_pow(scale.unsigned_abs())
+                        .ok_or_else(invalid)?,
+                )
                 .ok_or_else(invalid)?;
         } else {
-            let div = 10i128.checked_pow(scale.unsigned_abs()).ok_or_else(invalid)?;
+            let div = 10i128
+                .checked_pow(scale.unsigned_abs())
+                .ok_or_else(invalid)?;
             nanos = (nanos + div - 1) / div;
         }
-        Ok(Quantity { nanos: if negative { -nanos } else { nanos } })
+        Ok(Quantity {
+            nanos: if negative { -nanos } else { nanos },
+        })
     }
 
     pub fn nanos(self) -> i128 {
@@ -112,11 +124,15 @@ impl Quantity {
     }
 
     pub fn checked_add(self, other: Quantity) -> Option<Quantity> {
-        self.nanos.checked_add(other.nanos).map(|nanos| Quantity { nanos })
+        self.nanos
+            .checked_add(other.nanos)
+            .map(|nanos| Quantity { nanos })
     }
 
     pub fn saturating_mul(self, factor: i64) -> Quantity {
-        Quantity { nanos: self.nanos.saturating_mul(i128::from(factor)) }
+        Quantity {
+            nanos: self.nanos.saturating_mul(i128::from(factor)),
+        }
     }
 }
 
