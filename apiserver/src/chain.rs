@@ -37,6 +37,23 @@ pub struct Attributes {
 }
 
 impl Attributes {
+    /// What a resource request asks for.
+    pub fn for_request(
+        request: &crate::request::ResourceRequest,
+        resource: &'static Resource,
+        field_selector: Option<String>,
+    ) -> Attributes {
+        Attributes {
+            verb: request.verb,
+            resource,
+            namespace: request.namespace.clone(),
+            name: request.name.clone(),
+            subresource: request.subresource.clone(),
+            path: None,
+            field_selector,
+        }
+    }
+
     /// A request for a path that is not a resource (`/version`, `/api`, `/healthz`, ...).
     pub fn non_resource(method: &http::Method, path: &str) -> Attributes {
         let verb = match *method {

@@ -73,15 +73,7 @@ pub async fn serve(
     };
     if special && request.rest.is_empty() {
         let output = negotiation::output(&headers)?;
-        let attributes = Attributes {
-            verb: request.verb,
-            resource,
-            namespace: request.namespace.clone(),
-            name: request.name.clone(),
-            subresource: request.subresource.clone(),
-            path: None,
-            field_selector: None,
-        };
+        let attributes = Attributes::for_request(&request, resource, None);
         state
             .chain
             .authorize(&connection.credentials(&headers), &attributes)?;
@@ -159,15 +151,8 @@ pub async fn serve(
         return Err(errors::method_not_supported(resource, request.verb));
     }
     let output = negotiation::output(&headers)?;
-    let attributes = Attributes {
-        verb: request.verb,
-        resource,
-        namespace: request.namespace.clone(),
-        name: request.name.clone(),
-        subresource: request.subresource.clone(),
-        path: None,
-        field_selector: query.get("fieldSelector").cloned(),
-    };
+    let attributes =
+        Attributes::for_request(&request, resource, query.get("fieldSelector").cloned());
     let user = state
         .chain
         .authorize(&connection.credentials(&headers), &attributes)?;

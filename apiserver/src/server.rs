@@ -251,34 +251,42 @@ async fn non_resource(
     }
 }
 
-/// Serves plain HTTP (HTTP/1.1 and h2c) on `listener` until `shutdown` flips.
-pub async fn serve_plain(
-    state: Arc<State>,
-    listener: TcpListener,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// Accepts connections on `listener` until `shutdown` flips, handing each to `serve`.
+async fn accept_loop<F, Fut>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, serve: F)
+where
+    F: Fn(tokio::net::TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = shutdown.changed() => return,
         };
-        let (stream, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(err) => {
-                tracing::warn!(%err, "accept failed");
-                continue;
+        match accepted {
+            Ok((stream, peer)) => {
+                tokio::spawn(serve(stream, peer));
             }
-        };
+            Err(err) => tracing::warn!(%err, "accept failed"),
+        }
+    }
+}
+
+/// Serves plain HTTP (HTTP/1.1 and h2c) on `listener` until `shutdown` flips.
+pub async fn serve_plain(
+    state: Arc<State>,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) {
+    accept_loop(listener, shutdown, move |stream, peer| {
         let state = state.clone();
         let connection = crate::authn::Connection {
             insecure: true,
             client_certs: None,
             peer: Some(peer),
         };
-        tokio::spawn(async move {
-            serve_connection(state, TokioIo::new(stream), peer, connection).await;
-        });
-    }
+        async move { serve_connection(state, TokioIo::new(stream), peer, connection).await }
+    })
+    .await
 }
 
 /// Serves HTTPS on `listener` until `shutdown` flips.
@@ -286,23 +294,12 @@ pub async fn serve_tls(
     state: Arc<State>,
     listener: TcpListener,
     acceptor: TlsAcceptor,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = shutdown.changed() => return,
-        };
-        let (stream, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(err) => {
-                tracing::warn!(%err, "accept failed");
-                continue;
-            }
-        };
+    accept_loop(listener, shutdown, move |stream, peer| {
         let state = state.clone();
         let acceptor = acceptor.clone();
-        tokio::spawn(async move {
+        async move {
             match acceptor.accept(stream).await {
                 Ok(tls) => {
                     let certs = tls.get_ref().1.peer_certificates().map(|chain| {
@@ -322,8 +319,9 @@ pub async fn serve_tls(
                 }
                 Err(err) => tracing::debug!(%peer, %err, "TLS handshake failed"),
             }
-        });
-    }
+        }
+    })
+    .await
 }
 
 async fn serve_connection<I>(
