@@ -34,6 +34,8 @@ pub struct Attributes {
     pub path: Option<String>,
     /// The field selector of a list or watch (the Node authorizer reads it).
     pub field_selector: Option<String>,
+    /// Who asks, once authenticated (admission plugins read it).
+    pub user: Option<UserInfo>,
 }
 
 impl Attributes {
@@ -51,6 +53,7 @@ impl Attributes {
             subresource: request.subresource.clone(),
             path: None,
             field_selector,
+            user: None,
         }
     }
 
@@ -74,6 +77,7 @@ impl Attributes {
             subresource: String::new(),
             path: Some(path.to_string()),
             field_selector: None,
+            user: None,
         }
     }
 }
@@ -198,6 +202,7 @@ impl Chain {
                 subresource: String::new(),
                 path: None,
                 field_selector: None,
+                user: None,
             };
             match self.decide(&user, &attributes) {
                 Some(true) => Ok(()),
@@ -422,6 +427,7 @@ mod tests {
             subresource: String::new(),
             path: None,
             field_selector: None,
+            user: None,
         }
     }
 

@@ -123,6 +123,14 @@ pub struct Options {
     #[arg(long)]
     pub encryption_provider_config: Option<PathBuf>,
 
+    /// Admission plugins to enable besides the default ones (e.g. NodeRestriction).
+    #[arg(long, value_delimiter = ',')]
+    pub enable_admission_plugins: Vec<String>,
+
+    /// Admission plugins to turn off even though they are on by default.
+    #[arg(long, value_delimiter = ',')]
+    pub disable_admission_plugins: Vec<String>,
+
     /// Path to the file that defines the audit policy configuration.
     #[arg(long)]
     pub audit_policy_file: Option<PathBuf>,

@@ -73,10 +73,12 @@ pub async fn serve(
     };
     if special && request.rest.is_empty() {
         let output = negotiation::output(&headers)?;
-        let attributes = Attributes::for_request(&request, resource, None);
-        state
-            .chain
-            .authorize(&connection.credentials(&headers), &attributes)?;
+        let mut attributes = Attributes::for_request(&request, resource, None);
+        attributes.user = Some(
+            state
+                .chain
+                .authorize(&connection.credentials(&headers), &attributes)?,
+        );
         let dry_run = dry_run(&query)?;
         let namespace = request.namespace.as_str();
         if request.subresource == "token" {
@@ -151,11 +153,12 @@ pub async fn serve(
         return Err(errors::method_not_supported(resource, request.verb));
     }
     let output = negotiation::output(&headers)?;
-    let attributes =
+    let mut attributes =
         Attributes::for_request(&request, resource, query.get("fieldSelector").cloned());
     let user = state
         .chain
         .authorize(&connection.credentials(&headers), &attributes)?;
+    attributes.user = Some(user.clone());
     if !resource.is_stored() {
         let content_type = content_type(&headers);
         let bytes = read_body(body).await?;
@@ -202,7 +205,14 @@ pub async fn serve(
                 obj["spec"]["username"] = json!(user.name);
                 obj["spec"]["groups"] = json!(user.groups);
             }
-            crate::admission::namespace_lifecycle(&state, resource, namespace).await?;
+            let lifecycle_off = state
+                .config
+                .disable_admission_plugins
+                .iter()
+                .any(|p| p == "NamespaceLifecycle");
+            if !lifecycle_off {
+                crate::admission::namespace_lifecycle(&state, resource, namespace).await?;
+            }
             let is_service = resource.group.is_empty() && resource.kind == "Service";
             let claimed = if is_service {
                 Some(crate::services::allocate(&state, &mut obj, dry_run).await?)

@@ -9,6 +9,7 @@
 //! lists are served from `cache.rs` (one watch cache per resource).
 
 mod admission;
+mod admission_plugins;
 mod allocator;
 mod apply;
 mod auditing;
@@ -94,6 +95,8 @@ pub struct Config {
     pub max_mutating_requests_inflight: usize,
     pub audit: auditing::AuditConfig,
     pub encryption_provider_config: Option<PathBuf>,
+    pub enable_admission_plugins: Vec<String>,
+    pub disable_admission_plugins: Vec<String>,
 }
 
 impl Config {
@@ -146,6 +149,8 @@ impl Config {
             max_requests_inflight: o.max_requests_inflight,
             max_mutating_requests_inflight: o.max_mutating_requests_inflight,
             encryption_provider_config: o.encryption_provider_config.clone(),
+            enable_admission_plugins: o.enable_admission_plugins.clone(),
+            disable_admission_plugins: o.disable_admission_plugins.clone(),
             audit: auditing::AuditConfig {
                 policy_file: o.audit_policy_file.clone(),
                 log_path: o.audit_log_path.clone(),
@@ -188,6 +193,8 @@ impl Config {
             max_mutating_requests_inflight: 200,
             audit: auditing::AuditConfig::default(),
             encryption_provider_config: None,
+            enable_admission_plugins: Vec::new(),
+            disable_admission_plugins: Vec::new(),
         }
     }
 }
@@ -400,17 +407,7 @@ fn build_chain(
     chain
         .authenticators
         .push(Arc::new(authn::RejectUnknownBearer));
-    // Admission in upstream's order: LimitRanger mutates, then validates; PodSecurity;
-    // ResourceQuota last.
-    let limit_ranger = Arc::new(quota::LimitRanger::new(caches.clone()));
-    chain.mutating.push(limit_ranger.clone());
-    chain.validating.push(limit_ranger);
-    chain
-        .validating
-        .push(Arc::new(podsecurity::PodSecurity::new(caches.clone())));
-    chain
-        .validating
-        .push(Arc::new(quota::ResourceQuota::new(caches.clone())));
+    install_admission(&mut chain, config, caches)?;
     let mut authorizers: Vec<Arc<dyn chain::Authorizer>> = vec![Arc::new(chain::PrivilegedGroup)];
     for mode in &config.authorization_mode {
         match mode.as_str() {
@@ -427,6 +424,79 @@ fn build_chain(
     }
     chain.authorizers = authorizers;
     Ok((chain, rbac))
+}
+
+/// Upstream's admission plugins in upstream's order; the ones this server implements, with the
+/// ones on by default marked.
+const ADMISSION_PLUGINS: &[(&str, bool)] = &[
+    ("NamespaceLifecycle", true),
+    ("LimitRanger", true),
+    ("ServiceAccount", true),
+    ("NodeRestriction", false),
+    ("PodSecurity", true),
+    ("DefaultStorageClass", true),
+    ("ResourceQuota", true),
+];
+
+/// Installs the admission plugins `--enable-admission-plugins` / `--disable-admission-plugins`
+/// leave on, in upstream's order.
+fn install_admission(
+    chain: &mut chain::Chain,
+    config: &Config,
+    caches: &Arc<cache::Caches>,
+) -> anyhow::Result<()> {
+    for name in config
+        .enable_admission_plugins
+        .iter()
+        .chain(&config.disable_admission_plugins)
+    {
+        if !ADMISSION_PLUGINS.iter().any(|(known, _)| known == name) {
+            anyhow::bail!(
+                "admission plugin {name:?} is not supported (supported: {})",
+                ADMISSION_PLUGINS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    for (name, default_on) in ADMISSION_PLUGINS {
+        let on = (*default_on || config.enable_admission_plugins.iter().any(|e| e == name))
+            && !config.disable_admission_plugins.iter().any(|d| d == name);
+        if !on {
+            continue;
+        }
+        match *name {
+            "LimitRanger" => {
+                let plugin = Arc::new(quota::LimitRanger::new(caches.clone()));
+                chain.mutating.push(plugin.clone());
+                chain.validating.push(plugin);
+            }
+            "ServiceAccount" => chain
+                .mutating
+                .push(Arc::new(admission_plugins::ServiceAccount)),
+            "NodeRestriction" => chain
+                .validating
+                .push(Arc::new(admission_plugins::NodeRestriction)),
+            "PodSecurity" => chain
+                .validating
+                .push(Arc::new(podsecurity::PodSecurity::new(caches.clone()))),
+            "DefaultStorageClass" => {
+                chain
+                    .mutating
+                    .push(Arc::new(admission_plugins::DefaultStorageClass::new(
+                        caches.clone(),
+                    )))
+            }
+            "ResourceQuota" => chain
+                .validating
+                .push(Arc::new(quota::ResourceQuota::new(caches.clone()))),
+            // NamespaceLifecycle runs in the handlers (it needs the store).
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Runs until SIGINT or SIGTERM.

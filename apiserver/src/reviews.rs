@@ -144,6 +144,7 @@ fn access(
                 .and_then(|f| f.get("rawSelector"))
                 .and_then(Value::as_str)
                 .map(str::to_string),
+            user: None,
         };
         if std::ptr::eq(resource, &NON_RESOURCE) {
             // Unknown resources: only system:masters (or AlwaysAllow) can be allowed.

@@ -722,3 +722,63 @@ async fn limit_ranges_fill_defaults_and_quotas_refuse_what_exceeds_them() {
         "pods \"c\" is forbidden: exceeded quota: compute, requested: pods=1,requests.cpu=100m, used: pods=2,requests.cpu=200m, limited: pods=2,requests.cpu=250m"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_get_their_service_account_token_and_claims_the_default_storage_class() {
+    let server = Server::start().await;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+    let (code, created) = server
+        .call("POST", "/api/v1/namespaces/default/pods", Some(pod))
+        .await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["spec"]["serviceAccountName"], "default");
+    let volume = &created["spec"]["volumes"][0];
+    assert!(volume["name"]
+        .as_str()
+        .unwrap()
+        .starts_with("kube-api-access-"));
+    assert_eq!(
+        volume["projected"]["sources"][0]["serviceAccountToken"]["path"],
+        "token"
+    );
+    let mount = &created["spec"]["containers"][0]["volumeMounts"][0];
+    assert_eq!(
+        mount["mountPath"],
+        "/var/run/secrets/kubernetes.io/serviceaccount"
+    );
+    assert_eq!(mount["name"], volume["name"]);
+    let opted_out = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "q"},
+        "spec": {"automountServiceAccountToken": false, "containers": [{"name": "c", "image": "busybox"}]}});
+    let (_, created) = server
+        .call("POST", "/api/v1/namespaces/default/pods", Some(opted_out))
+        .await;
+    assert!(created["spec"].get("volumes").is_none());
+
+    let class = json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": "fast", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": "example.com/fast"});
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                "/apis/storage.k8s.io/v1/storageclasses",
+                Some(class)
+            )
+            .await
+            .0,
+        201
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pvc = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}});
+    let (code, created) = server
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/persistentvolumeclaims",
+            Some(pvc),
+        )
+        .await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["spec"]["storageClassName"], "fast");
+}

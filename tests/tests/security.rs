@@ -117,6 +117,8 @@ fn start(backend: Backend) -> (ApiServer, Pki) {
             dir.join("sa.pub").display().to_string(),
             "--service-account-issuer".into(),
             "https://kubernetes.default.svc".into(),
+            "--enable-admission-plugins".into(),
+            "NodeRestriction".into(),
         ];
         made = Some(p);
         args
@@ -428,6 +430,15 @@ fn nodes_see_only_their_own_pods_and_secrets(backend: Backend) {
     assert!(!ok && err.contains("forbidden"), "listing every pod: {err}");
     let (ok, _, err) = n1(&["label", "node", "n1", "ready=yes"]);
     assert!(ok, "its own Node: {err}");
+    // NodeRestriction: a kubelet creates only mirror pods bound to itself.
+    let (ok, _, err) = n1(&[
+        "run",
+        "sneaky",
+        "--image=busybox",
+        "--overrides",
+        r#"{"spec":{"nodeName":"n1"}}"#,
+    ]);
+    assert!(!ok && err.contains("can only create mirror pods"), "{err}");
     let (ok, _, err) = n1(&["label", "node", "n2", "ready=yes"]);
     assert!(
         !ok && err.contains(r#"User "system:node:n1" cannot patch resource "nodes""#),
