@@ -243,6 +243,12 @@ fn round_trip(resource: &Resource, obj: &Value) -> Option<Result<Value, String>>
         ("batch", "CronJob") => rt::<batch::CronJob>,
         ("batch", "Job") => rt::<batch::Job>,
         ("coordination.k8s.io", "Lease") => rt::<coordination::Lease>,
+        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => {
+            rt::<api::admissionregistration::v1::MutatingWebhookConfiguration>
+        }
+        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration") => {
+            rt::<api::admissionregistration::v1::ValidatingWebhookConfiguration>
+        }
         ("certificates.k8s.io", "CertificateSigningRequest") => {
             rt::<api::certificates::v1::CertificateSigningRequest>
         }

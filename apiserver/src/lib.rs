@@ -48,6 +48,7 @@ mod strategy;
 mod table;
 mod validation;
 mod watch;
+mod webhooks;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -435,6 +436,8 @@ const ADMISSION_PLUGINS: &[(&str, bool)] = &[
     ("NodeRestriction", false),
     ("PodSecurity", true),
     ("DefaultStorageClass", true),
+    ("MutatingAdmissionWebhook", true),
+    ("ValidatingAdmissionWebhook", true),
     ("ResourceQuota", true),
 ];
 
@@ -489,6 +492,12 @@ fn install_admission(
                         caches.clone(),
                     )))
             }
+            "MutatingAdmissionWebhook" => chain
+                .mutating
+                .push(Arc::new(webhooks::Webhooks::mutating(caches.clone()))),
+            "ValidatingAdmissionWebhook" => chain
+                .validating
+                .push(Arc::new(webhooks::Webhooks::validating(caches.clone()))),
             "ResourceQuota" => chain
                 .validating
                 .push(Arc::new(quota::ResourceQuota::new(caches.clone()))),

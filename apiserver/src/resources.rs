@@ -378,6 +378,27 @@ pub static RESOURCES: &[Resource] = &[
         selectable_fields: &["spec.clusterIP", "spec.type"],
         ..base("", "v1", "Service", "services", "service", true)
     },
+    // admissionregistration.k8s.io/v1
+    Resource {
+        ..base(
+            "admissionregistration.k8s.io",
+            "v1",
+            "MutatingWebhookConfiguration",
+            "mutatingwebhookconfigurations",
+            "mutatingwebhookconfiguration",
+            false,
+        )
+    },
+    Resource {
+        ..base(
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingWebhookConfiguration",
+            "validatingwebhookconfigurations",
+            "validatingwebhookconfiguration",
+            false,
+        )
+    },
     // apps/v1
     Resource {
         ..base(
@@ -753,6 +774,7 @@ pub const GROUP_ORDER: &[&str] = &[
     "events.k8s.io",
     "authentication.k8s.io",
     "authorization.k8s.io",
+    "admissionregistration.k8s.io",
     "autoscaling",
     "batch",
     "certificates.k8s.io",

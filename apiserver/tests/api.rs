@@ -782,3 +782,181 @@ async fn pods_get_their_service_account_token_and_claims_the_default_storage_cla
     assert_eq!(code, 201, "{created}");
     assert_eq!(created["spec"]["storageClassName"], "fast");
 }
+
+/// A real HTTPS admission webhook for the test: denies objects named `denied`, labels objects
+/// named `mutated` with a JSON patch, allows the rest. Returns its port and CA bundle (base64).
+async fn webhook_server() -> (u16, String) {
+    use base64::Engine;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert = params
+        .signed_by(&key, &rcgen::Issuer::from_params(&ca_params, &ca_key))
+        .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+                    use http_body_util::BodyExt;
+                    let body = req.into_body().collect().await.unwrap().to_bytes();
+                    let review: Value = serde_json::from_slice(&body).unwrap();
+                    let uid = review["request"]["uid"].clone();
+                    let name = review["request"]["object"]["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string();
+                    let mut response = json!({"uid": uid, "allowed": true});
+                    if name == "denied" {
+                        response = json!({"uid": uid, "allowed": false, "status": {"code": 403, "message": "names like this are not welcome"}});
+                    } else if name == "mutated" {
+                        let patch = json!([{"op": "add", "path": "/metadata/labels", "value": {"touched-by": "webhook"}}]);
+                        response["patchType"] = json!("JSONPatch");
+                        response["patch"] = json!(
+                            base64::engine::general_purpose::STANDARD.encode(patch.to_string())
+                        );
+                    }
+                    let answer = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response});
+                    Ok::<_, std::convert::Infallible>(http::Response::new(
+                        http_body_util::Full::new(bytes::Bytes::from(answer.to_string())),
+                    ))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (
+        port,
+        base64::engine::general_purpose::STANDARD.encode(ca.pem()),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_webhooks_deny_mutate_and_follow_their_failure_policy() {
+    let server = Server::start().await;
+    let (port, ca_bundle) = webhook_server().await;
+    let hook = |name: &str, url: String, policy: &str| {
+        json!({"name": name, "clientConfig": {"url": url, "caBundle": ca_bundle},
+            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}],
+            "failurePolicy": policy, "sideEffects": "None", "admissionReviewVersions": ["v1"], "timeoutSeconds": 2})
+    };
+    let url = format!("https://127.0.0.1:{port}/review");
+    let validating = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "policy"}, "webhooks": [hook("deny.example.com", url.clone(), "Fail")]});
+    let mutating = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": "labeler"}, "webhooks": [hook("label.example.com", url.clone(), "Fail")]});
+    let base = "/apis/admissionregistration.k8s.io/v1";
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                &format!("{base}/validatingwebhookconfigurations"),
+                Some(validating)
+            )
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                &format!("{base}/mutatingwebhookconfigurations"),
+                Some(mutating)
+            )
+            .await
+            .0,
+        201
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (code, status) = server
+        .call("POST", CMS, Some(configmap("denied", json!({}))))
+        .await;
+    assert_eq!(code, 403, "{status}");
+    // Mutating webhooks run first, and this server denies from either.
+    assert_eq!(status["message"], "admission webhook \"label.example.com\" denied the request: names like this are not welcome");
+    let (code, created) = server
+        .call("POST", CMS, Some(configmap("mutated", json!({}))))
+        .await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["metadata"]["labels"]["touched-by"], "webhook");
+    assert_eq!(
+        server
+            .call("POST", CMS, Some(configmap("plain", json!({}))))
+            .await
+            .0,
+        201
+    );
+
+    // A webhook that cannot be reached refuses requests with failurePolicy Fail...
+    let dead = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "zz-dead"}, "webhooks": [hook("dead.example.com", "https://127.0.0.1:1/review".into(), "Fail")]});
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                &format!("{base}/validatingwebhookconfigurations"),
+                Some(dead)
+            )
+            .await
+            .0,
+        201
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, status) = server
+        .call("POST", CMS, Some(configmap("blocked", json!({}))))
+        .await;
+    assert_eq!(code, 500, "{status}");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("failed calling webhook \"dead.example.com\""),
+        "{status}"
+    );
+    // ...and lets them through with Ignore.
+    let (code, _) = server
+        .raw(
+            "PATCH",
+            &format!("{base}/validatingwebhookconfigurations/zz-dead"),
+            "application/json-patch+json",
+            br#"[{"op":"replace","path":"/webhooks/0/failurePolicy","value":"Ignore"}]"#,
+        )
+        .await;
+    assert_eq!(code, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        server
+            .call("POST", CMS, Some(configmap("let-through", json!({}))))
+            .await
+            .0,
+        201
+    );
+}
