@@ -254,3 +254,204 @@ impl ValidatingAdmission for NodeRestriction {
         Ok(())
     }
 }
+
+/// Priority: a pod's `priorityClassName` (or the `globalDefault` class) resolves to
+/// `spec.priority` and `spec.preemptionPolicy`; an unknown class is refused.
+pub struct Priority {
+    caches: Arc<Caches>,
+}
+
+impl Priority {
+    pub fn new(caches: Arc<Caches>) -> Self {
+        Priority { caches }
+    }
+}
+
+/// The PriorityClasses kube-apiserver creates at start (upstream's bootstrap classes).
+pub fn system_priority_classes() -> Vec<Value> {
+    [("system-node-critical", 2_000_001_000i64), ("system-cluster-critical", 2_000_000_000)]
+        .iter()
+        .map(|(name, value)| {
+            json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                "metadata": {"name": name},
+                "value": value,
+                "description": format!("Used for system critical pods that must not be moved from their current {}.",
+                    if *name == "system-node-critical" { "node" } else { "node, or critical pods that are essential to the cluster" }),
+                "preemptionPolicy": "PreemptLowerPriority"})
+        })
+        .collect()
+}
+
+impl MutatingAdmission for Priority {
+    fn name(&self) -> &'static str {
+        "Priority"
+    }
+
+    fn admit(
+        &self,
+        op: Operation,
+        a: &Attributes,
+        pod: &mut Value,
+        _old: Option<&Value>,
+    ) -> ApiResult<()> {
+        if op != Operation::Create
+            || !is(a, "Pod")
+            || !pod.get("spec").is_some_and(Value::is_object)
+        {
+            return Ok(());
+        }
+        let Some(classes) = find("scheduling.k8s.io", "v1", "priorityclasses") else {
+            return Ok(());
+        };
+        let all: Vec<Value> = self
+            .caches
+            .get(classes)
+            .map(|c| {
+                c.list(&classes.key_prefix(), &|_| true)
+                    .0
+                    .iter()
+                    .map(|x| x.object(classes))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let requested = pod["spec"]
+            .get("priorityClassName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let class = if requested.is_empty() {
+            all.iter()
+                .find(|c| c.get("globalDefault").and_then(Value::as_bool) == Some(true))
+        } else {
+            match all.iter().find(|c| object::name(c) == requested) {
+                Some(c) => Some(c),
+                None => {
+                    return Err(errors::forbidden(
+                        a.resource,
+                        object::name(pod),
+                        format!("pods \"{}\" is forbidden: no PriorityClass with name {requested} was found", object::name(pod)),
+                    ))
+                }
+            }
+        };
+        let (value, policy) = match class {
+            Some(c) => (
+                c.get("value").and_then(Value::as_i64).unwrap_or(0),
+                c.get("preemptionPolicy")
+                    .and_then(Value::as_str)
+                    .unwrap_or("PreemptLowerPriority")
+                    .to_string(),
+            ),
+            None => (0, "PreemptLowerPriority".to_string()),
+        };
+        if let Some(given) = pod["spec"].get("priority").and_then(Value::as_i64) {
+            if given != value {
+                return Err(errors::forbidden(
+                    a.resource,
+                    object::name(pod),
+                    format!(
+                        "pods \"{}\" is forbidden: the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {value} from the given PriorityClass name",
+                        object::name(pod)
+                    ),
+                ));
+            }
+        }
+        if let (Some(c), true) = (class, requested.is_empty()) {
+            pod["spec"]["priorityClassName"] = json!(object::name(c));
+        }
+        pod["spec"]["priority"] = json!(value);
+        pod["spec"]["preemptionPolicy"] = json!(policy);
+        Ok(())
+    }
+}
+
+/// DefaultTolerationSeconds: pods tolerate `not-ready` and `unreachable` NoExecute taints for
+/// 300 seconds unless they say otherwise.
+pub struct DefaultTolerationSeconds;
+
+impl MutatingAdmission for DefaultTolerationSeconds {
+    fn name(&self) -> &'static str {
+        "DefaultTolerationSeconds"
+    }
+
+    fn admit(
+        &self,
+        op: Operation,
+        a: &Attributes,
+        pod: &mut Value,
+        _old: Option<&Value>,
+    ) -> ApiResult<()> {
+        if op != Operation::Create
+            || !is(a, "Pod")
+            || !pod.get("spec").is_some_and(Value::is_object)
+        {
+            return Ok(());
+        }
+        for key in [
+            "node.kubernetes.io/not-ready",
+            "node.kubernetes.io/unreachable",
+        ] {
+            let tolerated = pod["spec"]
+                .get("tolerations")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|t| {
+                    let effect = t.get("effect").and_then(Value::as_str).unwrap_or("");
+                    let k = t.get("key").and_then(Value::as_str).unwrap_or("");
+                    (k == key || k.is_empty()) && (effect == "NoExecute" || effect.is_empty())
+                });
+            if tolerated {
+                continue;
+            }
+            let toleration = json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300});
+            match pod["spec"]
+                .get_mut("tolerations")
+                .and_then(Value::as_array_mut)
+            {
+                Some(list) => list.push(toleration),
+                None => pod["spec"]["tolerations"] = json!([toleration]),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// TaintNodesByCondition: a new Node starts tainted `node.kubernetes.io/not-ready:NoSchedule`
+/// until the node lifecycle controller sees it Ready.
+pub struct TaintNodesByCondition;
+
+impl MutatingAdmission for TaintNodesByCondition {
+    fn name(&self) -> &'static str {
+        "TaintNodesByCondition"
+    }
+
+    fn admit(
+        &self,
+        op: Operation,
+        a: &Attributes,
+        node: &mut Value,
+        _old: Option<&Value>,
+    ) -> ApiResult<()> {
+        if op != Operation::Create || !is(a, "Node") {
+            return Ok(());
+        }
+        if !node.get("spec").is_some_and(Value::is_object) {
+            node["spec"] = json!({});
+        }
+        let taint = json!({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"});
+        let present = node["spec"]
+            .get("taints")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|t| t.get("key") == taint.get("key") && t.get("effect") == taint.get("effect"));
+        if !present {
+            match node["spec"].get_mut("taints").and_then(Value::as_array_mut) {
+                Some(list) => list.push(taint),
+                None => node["spec"]["taints"] = json!([taint]),
+            }
+        }
+        Ok(())
+    }
+}

@@ -24,6 +24,9 @@ pub async fn ensure(
     service_ip: IpAddr,
     endpoint: Option<Endpoint>,
 ) -> ApiResult<()> {
+    for class in crate::admission_plugins::system_priority_classes() {
+        create_if_missing(state, "scheduling.k8s.io", "v1", "priorityclasses", class).await?;
+    }
     for name in SYSTEM_NAMESPACES {
         create_if_missing(
             state,

@@ -362,6 +362,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     bootstrap::ensure_rbac(&state)
         .await
         .map_err(|e| anyhow::anyhow!("creating the bootstrap RBAC policy: {e}"))?;
+    wait_for_bootstrap_in_caches(&state).await;
     state.health.bootstrapped.store(true, Ordering::Release);
     Ok(Running {
         insecure_addr,
@@ -434,7 +435,10 @@ const ADMISSION_PLUGINS: &[(&str, bool)] = &[
     ("LimitRanger", true),
     ("ServiceAccount", true),
     ("NodeRestriction", false),
+    ("TaintNodesByCondition", true),
     ("PodSecurity", true),
+    ("Priority", true),
+    ("DefaultTolerationSeconds", true),
     ("DefaultStorageClass", true),
     ("MutatingAdmissionWebhook", true),
     ("ValidatingAdmissionWebhook", true),
@@ -479,6 +483,15 @@ fn install_admission(
             "ServiceAccount" => chain
                 .mutating
                 .push(Arc::new(admission_plugins::ServiceAccount)),
+            "TaintNodesByCondition" => chain
+                .mutating
+                .push(Arc::new(admission_plugins::TaintNodesByCondition)),
+            "Priority" => chain
+                .mutating
+                .push(Arc::new(admission_plugins::Priority::new(caches.clone()))),
+            "DefaultTolerationSeconds" => chain
+                .mutating
+                .push(Arc::new(admission_plugins::DefaultTolerationSeconds)),
             "NodeRestriction" => chain
                 .validating
                 .push(Arc::new(admission_plugins::NodeRestriction)),
@@ -506,6 +519,35 @@ fn install_admission(
         }
     }
     Ok(())
+}
+
+/// Admission reads the caches: ready means they hold what bootstrap wrote (bounded wait).
+async fn wait_for_bootstrap_in_caches(state: &server::State) {
+    let wanted = [
+        (
+            "scheduling.k8s.io",
+            "priorityclasses",
+            "system-node-critical",
+        ),
+        ("", "namespaces", "kube-system"),
+        ("rbac.authorization.k8s.io", "clusterroles", "cluster-admin"),
+    ];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    for (group, plural, name) in wanted {
+        let Some(resource) =
+            resources::find(group, resources::version_of(group).unwrap_or("v1"), plural)
+        else {
+            continue;
+        };
+        let Some(cache) = state.caches.get(resource) else {
+            continue;
+        };
+        while cache.get(&resource.key("", name)).0.is_none()
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }
 
 /// Runs until SIGINT or SIGTERM.

@@ -960,3 +960,56 @@ async fn admission_webhooks_deny_mutate_and_follow_their_failure_policy() {
         201
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_tolerations_and_node_taints_are_defaulted() {
+    let server = Server::start().await;
+    let pod = |name: &str, class: Option<&str>| {
+        let mut spec = json!({"containers": [{"name": "c", "image": "busybox"}]});
+        if let Some(class) = class {
+            spec["priorityClassName"] = json!(class);
+        }
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec})
+    };
+    let (code, plain) = server
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/pods",
+            Some(pod("plain", None)),
+        )
+        .await;
+    assert_eq!(code, 201, "{plain}");
+    assert_eq!(plain["spec"]["priority"], 0);
+    assert_eq!(plain["spec"]["preemptionPolicy"], "PreemptLowerPriority");
+    let tolerations = plain["spec"]["tolerations"].as_array().unwrap();
+    assert!(tolerations.contains(&json!({"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})));
+    assert!(tolerations.contains(&json!({"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})));
+    let (code, critical) = server
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/pods",
+            Some(pod("critical", Some("system-node-critical"))),
+        )
+        .await;
+    assert_eq!(code, 201, "{critical}");
+    assert_eq!(critical["spec"]["priority"], 2_000_001_000i64);
+    let (code, status) = server
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/pods",
+            Some(pod("lost", Some("no-such-class"))),
+        )
+        .await;
+    assert_eq!(code, 403, "{status}");
+    assert_eq!(
+        status["message"],
+        "pods \"lost\" is forbidden: no PriorityClass with name no-such-class was found"
+    );
+    let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}});
+    let (code, node) = server.call("POST", "/api/v1/nodes", Some(node)).await;
+    assert_eq!(code, 201, "{node}");
+    assert_eq!(
+        node["spec"]["taints"],
+        json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}])
+    );
+}
