@@ -455,3 +455,42 @@ impl MutatingAdmission for TaintNodesByCondition {
         Ok(())
     }
 }
+
+/// StorageObjectInUseProtection: new PersistentVolumeClaims and PersistentVolumes carry the
+/// `kubernetes.io/pvc-protection` / `kubernetes.io/pv-protection` finalizer, so that one in use
+/// is not removed (the controllers that clear it arrive with the controller-manager).
+pub struct StorageObjectInUseProtection;
+
+impl MutatingAdmission for StorageObjectInUseProtection {
+    fn name(&self) -> &'static str {
+        "StorageObjectInUseProtection"
+    }
+
+    fn admit(
+        &self,
+        op: Operation,
+        a: &Attributes,
+        obj: &mut Value,
+        _old: Option<&Value>,
+    ) -> ApiResult<()> {
+        if op != Operation::Create {
+            return Ok(());
+        }
+        let finalizer = if is(a, "PersistentVolumeClaim") {
+            "kubernetes.io/pvc-protection"
+        } else if is(a, "PersistentVolume") {
+            "kubernetes.io/pv-protection"
+        } else {
+            return Ok(());
+        };
+        let meta = object::meta_mut(obj);
+        match meta.get_mut("finalizers").and_then(Value::as_array_mut) {
+            Some(list) if list.iter().any(|f| f == finalizer) => {}
+            Some(list) => list.push(json!(finalizer)),
+            None => {
+                meta.insert("finalizers".into(), json!([finalizer]));
+            }
+        }
+        Ok(())
+    }
+}

@@ -440,6 +440,7 @@ const ADMISSION_PLUGINS: &[(&str, bool)] = &[
     ("Priority", true),
     ("DefaultTolerationSeconds", true),
     ("DefaultStorageClass", true),
+    ("StorageObjectInUseProtection", true),
     ("MutatingAdmissionWebhook", true),
     ("ValidatingAdmissionWebhook", true),
     ("ResourceQuota", true),
@@ -492,6 +493,9 @@ fn install_admission(
             "DefaultTolerationSeconds" => chain
                 .mutating
                 .push(Arc::new(admission_plugins::DefaultTolerationSeconds)),
+            "StorageObjectInUseProtection" => chain
+                .mutating
+                .push(Arc::new(admission_plugins::StorageObjectInUseProtection)),
             "NodeRestriction" => chain
                 .validating
                 .push(Arc::new(admission_plugins::NodeRestriction)),

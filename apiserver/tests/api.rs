@@ -781,6 +781,10 @@ async fn pods_get_their_service_account_token_and_claims_the_default_storage_cla
         .await;
     assert_eq!(code, 201, "{created}");
     assert_eq!(created["spec"]["storageClassName"], "fast");
+    assert_eq!(
+        created["metadata"]["finalizers"],
+        json!(["kubernetes.io/pvc-protection"])
+    );
 }
 
 /// A real HTTPS admission webhook for the test: denies objects named `denied`, labels objects
