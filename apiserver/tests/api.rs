@@ -1017,3 +1017,98 @@ async fn priority_tolerations_and_node_taints_are_defaulted() {
         json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_requests_are_refused_and_the_server_stays_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    // An expired client certificate from the trusted CA.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "old-admin");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "system:masters");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let expired = params
+        .signed_by(&key, &rcgen::Issuer::from_params(&ca_params, &ca_key))
+        .unwrap();
+    std::fs::write(dir.path().join("ca.crt"), ca.pem()).unwrap();
+    std::fs::write(dir.path().join("old.crt"), expired.pem()).unwrap();
+    std::fs::write(dir.path().join("old.key"), key.serialize_pem()).unwrap();
+
+    let mut config = apiserver::Config::for_tests(dir.path().join("data"));
+    config.secure_listen = Some("127.0.0.1:0".parse().unwrap());
+    config.cert_dir = dir.path().join("certs");
+    config.client_ca_file = Some(dir.path().join("ca.crt"));
+    let running = apiserver::start(config).await.unwrap();
+    let port = running.secure_addr.unwrap().port();
+    let server = Server {
+        running: None,
+        addr: running.insecure_addr.unwrap(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let serving = dir.path().join("certs/apiserver.crt");
+    let serving = serving.to_str().unwrap();
+
+    // An expired certificate is a 401 Status, not a TLS failure.
+    let (_, body) = curl(&[
+        "--cacert",
+        serving,
+        "--cert",
+        dir.path().join("old.crt").to_str().unwrap(),
+        "--key",
+        dir.path().join("old.key").to_str().unwrap(),
+        &format!("https://127.0.0.1:{port}/api/v1/namespaces"),
+    ])
+    .await;
+    assert_eq!(body["code"], 401, "{body}");
+    // A garbage bearer token likewise.
+    let (_, body) = curl(&[
+        "--cacert",
+        serving,
+        "-H",
+        "Authorization: Bearer garbage.token.here",
+        &format!("https://127.0.0.1:{port}/api"),
+    ])
+    .await;
+    assert_eq!(body["code"], 401, "{body}");
+
+    // Path traversal in names: `..` is never a name, and escaped slashes stay inside the name.
+    let (code, _) = server.call("GET", &format!("{CMS}/.."), None).await;
+    assert!(code == 404 || code == 400, "{code}");
+    let (code, body) = server
+        .call("POST", CMS, Some(configmap("../../etc", json!({}))))
+        .await;
+    assert_eq!(code, 422, "{body}");
+    let (code, _) = server
+        .call("GET", &format!("{CMS}/%2e%2e%2fsecrets"), None)
+        .await;
+    assert_eq!(code, 404);
+
+    // Oversized headers are refused by the HTTP layer.
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let huge = "x".repeat(1 << 20);
+    let _ = stream
+        .write_all(format!("GET /api HTTP/1.1\r\nHost: t\r\nX-Big: {huge}\r\n\r\n").as_bytes())
+        .await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 431"),
+        "{text}"
+    );
+
+    // Through all of it, the server stays ready.
+    let (code, _) = server.raw("GET", "/readyz", "application/json", b"").await;
+    assert_eq!(code, 200);
+    running.shutdown().await;
+}
