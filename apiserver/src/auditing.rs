@@ -3,10 +3,12 @@
 //! stage the policy asks for, written as JSON lines by the `audit` crate.
 //!
 //! Events carry who asked (the authenticated, possibly impersonated user), what (verb, URI,
-//! objectRef) and the answer's code. Request and response bodies are not recorded yet: at the
-//! `Request` and `RequestResponse` levels the events are those of `Metadata`.
+//! objectRef) and the answer's code; at the `Request` level also the request body, at
+//! `RequestResponse` also the response body (JSON bodies; watches carry none).
 
 use std::path::PathBuf;
+
+use serde_json::Value;
 
 use crate::request::Target;
 
@@ -42,9 +44,9 @@ impl Auditor {
         Ok(Some(Auditor { policy, log }))
     }
 
-    /// Records one finished request.
+    /// Starts the event of a request, or `None` when the policy says `None` for it.
     #[allow(clippy::too_many_arguments)]
-    pub fn record(
+    pub fn begin(
         &self,
         user: Option<&crate::chain::UserInfo>,
         method: &http::Method,
@@ -52,9 +54,8 @@ impl Auditor {
         target: &Target,
         user_agent: &str,
         source: Option<std::net::SocketAddr>,
-        code: u16,
         received: chrono::DateTime<chrono::Utc>,
-    ) {
+    ) -> Option<Pending> {
         let anonymous = crate::chain::UserInfo {
             name: "system:anonymous".into(),
             groups: vec!["system:unauthenticated".into()],
@@ -97,9 +98,9 @@ impl Auditor {
             path,
             resource_request,
         };
-        let (level, omitted, _) = self.policy.level_for(&attributes);
+        let (level, omitted, omit_managed_fields) = self.policy.level_for(&attributes);
         if level == audit::Level::None {
-            return;
+            return None;
         }
         let mut event = audit::Event::new(uuid::Uuid::new_v4().to_string(), level, received);
         event.request_uri = uri.to_string();
@@ -124,6 +125,35 @@ impl Auditor {
                 ..Default::default()
             });
         }
+        Some(Pending {
+            event,
+            level,
+            omitted,
+            omit_managed_fields,
+        })
+    }
+
+    /// Writes the event's stages once the answer is known.
+    pub fn finish(
+        &self,
+        pending: Pending,
+        code: u16,
+        request: Option<&Value>,
+        response: Option<&Value>,
+    ) {
+        let Pending {
+            mut event,
+            omitted,
+            omit_managed_fields,
+            ..
+        } = pending;
+        let received = event.request_received_timestamp;
+        if let Some(body) = request {
+            event.set_request_object(body, omit_managed_fields);
+        }
+        if let Some(body) = response {
+            event.set_response_object(body, omit_managed_fields);
+        }
         for stage in [
             audit::Stage::RequestReceived,
             audit::Stage::ResponseComplete,
@@ -144,4 +174,12 @@ impl Auditor {
             }
         }
     }
+}
+
+/// An audit event waiting for the request's answer.
+pub struct Pending {
+    event: audit::Event,
+    pub level: audit::Level,
+    omitted: Vec<audit::Stage>,
+    omit_managed_fields: bool,
 }

@@ -51,7 +51,7 @@ pub async fn serve(
     connection: crate::authn::Connection,
     headers: HeaderMap,
     query: Query,
-    body: hyper::body::Incoming,
+    body: RequestBody,
 ) -> ApiResult<Response<Body>> {
     let resource = resources::find(&request.group, &request.version, &request.resource)
         .ok_or_else(errors::route_not_found)?;
@@ -608,8 +608,21 @@ pub fn content_type(headers: &HeaderMap) -> String {
         .to_string()
 }
 
+/// A request's body: still on the wire, or already read (when the audit log records it).
+pub enum RequestBody {
+    Incoming(hyper::body::Incoming),
+    Buffered(ApiResult<Bytes>),
+}
+
 /// Reads a request body, refusing more than [`MAX_BODY_BYTES`].
-pub async fn read_body(body: hyper::body::Incoming) -> ApiResult<Bytes> {
+pub async fn read_body(body: RequestBody) -> ApiResult<Bytes> {
+    match body {
+        RequestBody::Incoming(body) => read_incoming(body).await,
+        RequestBody::Buffered(bytes) => bytes,
+    }
+}
+
+pub async fn read_incoming(body: hyper::body::Incoming) -> ApiResult<Bytes> {
     let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),

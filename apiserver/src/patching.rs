@@ -49,7 +49,7 @@ pub async fn serve(
     namespace: &str,
     headers: &HeaderMap,
     query: &Query,
-    body: hyper::body::Incoming,
+    body: crate::handlers::RequestBody,
     dry_run: bool,
     output: &Output,
 ) -> ApiResult<Response<Body>> {

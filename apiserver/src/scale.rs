@@ -74,7 +74,7 @@ pub async fn serve(
     attributes: &Attributes,
     namespace: &str,
     headers: &HeaderMap,
-    body: hyper::body::Incoming,
+    body: crate::handlers::RequestBody,
     dry_run: bool,
     output: &Output,
 ) -> ApiResult<Response<Body>> {

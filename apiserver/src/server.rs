@@ -11,6 +11,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -126,7 +127,7 @@ async fn route_admitted(state: Arc<State>, req: Request<Incoming>) -> Response<B
         _ => ("", None),
     };
     // Auditing needs to know who asked; only then is the identity worked out here too.
-    let audit = state.auditor.as_ref().map(|_| {
+    let pending = state.auditor.as_ref().and_then(|auditor| {
         let user = state
             .chain
             .identify(&connection.credentials(&parts.headers))
@@ -137,16 +138,29 @@ async fn route_admitted(state: Arc<State>, req: Request<Incoming>) -> Response<B
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        (
-            user,
-            target.clone(),
-            agent,
+        auditor.begin(
+            user.as_ref(),
+            &parts.method,
+            &parts.uri,
+            &target,
+            &agent,
             connection.peer,
             chrono::Utc::now(),
         )
     });
-    let method = parts.method.clone();
-    let uri = parts.uri.clone();
+    let level = pending.as_ref().map(|p| p.level);
+    let records_bodies = level.is_some_and(|l| l >= audit::Level::Request);
+    let mut request_body = None;
+    let body =
+        if records_bodies && matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) {
+            let read = handlers::read_incoming(body).await;
+            if let Ok(bytes) = &read {
+                request_body = serde_json::from_slice::<serde_json::Value>(bytes).ok();
+            }
+            handlers::RequestBody::Buffered(read)
+        } else {
+            handlers::RequestBody::Incoming(body)
+        };
     let result: Result<Response<Body>, ApiError> = match target {
         Target::Resource(r) => {
             handlers::serve(state.clone(), r, connection, parts.headers, query, body).await
@@ -167,19 +181,28 @@ async fn route_admitted(state: Arc<State>, req: Request<Incoming>) -> Response<B
         other => non_resource_target(&state, &parts.method, &parts.headers, other, &query).await,
     };
     let response = result.unwrap_or_else(|err| error_response(&err));
-    if let (Some(auditor), Some((user, target, agent, peer, received))) =
-        (state.auditor.as_ref(), audit)
-    {
-        auditor.record(
-            user.as_ref(),
-            &method,
-            &uri,
-            &target,
-            &agent,
-            peer,
-            response.status().as_u16(),
-            received,
-        );
+    let mut response = response;
+    if let (Some(auditor), Some(pending)) = (state.auditor.as_ref(), pending) {
+        let code = response.status().as_u16();
+        let streaming = verb == "watch" && code == 200;
+        let mut response_body = None;
+        if level == Some(audit::Level::RequestResponse) && !streaming {
+            // Whole answers are small enough to hold; watches are never buffered.
+            let (head, body) = response.into_parts();
+            let bytes = body
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            response_body = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+            response = Response::from_parts(
+                head,
+                http_body_util::Full::new(bytes)
+                    .map_err(|e| match e {})
+                    .boxed_unsync(),
+            );
+        }
+        auditor.finish(pending, code, request_body.as_ref(), response_body.as_ref());
     }
     let is_watch = verb == "watch" && response.status() == StatusCode::OK;
     if !is_watch {

@@ -604,7 +604,7 @@ async fn the_audit_log_records_who_did_what() {
     let policy = dir.path().join("policy.yaml");
     std::fs::write(
         &policy,
-        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: None\n  nonResourceURLs: [\"/readyz*\", \"/healthz*\"]\n- level: Metadata\n",
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: None\n  nonResourceURLs: [\"/readyz*\", \"/healthz*\"]\n- level: RequestResponse\n  resources: [{group: \"\", resources: [configmaps]}]\n  verbs: [create]\n- level: Metadata\n",
     )
     .unwrap();
     let log = dir.path().join("audit.log");
@@ -637,7 +637,13 @@ async fn the_audit_log_records_who_did_what() {
         .unwrap_or_else(|| panic!("no create event in {text}"));
     assert_eq!(create["kind"], "Event");
     assert_eq!(create["apiVersion"], "audit.k8s.io/v1");
-    assert_eq!(create["level"], "Metadata");
+    assert_eq!(create["level"], "RequestResponse");
+    assert_eq!(create["requestObject"]["metadata"]["name"], "audited");
+    assert_eq!(create["responseObject"]["metadata"]["name"], "audited");
+    assert!(
+        create["responseObject"]["metadata"]["uid"].is_string(),
+        "the stored object, as answered"
+    );
     assert_eq!(create["stage"], "ResponseComplete");
     assert_eq!(create["user"]["username"], "system:admin");
     assert_eq!(create["objectRef"]["resource"], "configmaps");
