@@ -94,11 +94,14 @@ pub trait Authenticator: Send + Sync {
     fn authenticate(&self, credentials: &Credentials<'_>) -> ApiResult<Option<UserInfo>>;
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
     Allow,
     Deny,
     NoOpinion,
+    /// No opinion, with a reason the final 403 carries (upstream's authorizers return reasons
+    /// with their decisions, e.g. the Node authorizer's "no relationship found").
+    NoOpinionBecause(String),
 }
 
 pub trait Authorizer: Send + Sync {
@@ -236,14 +239,27 @@ impl Chain {
         attributes: &Attributes,
     ) -> ApiResult<UserInfo> {
         let user = self.identify(credentials)?;
+        let mut reasons = Vec::new();
         for authorizer in &self.authorizers {
             match authorizer.authorize(&user, attributes) {
                 Decision::Allow => return Ok(user),
                 Decision::Deny => break,
                 Decision::NoOpinion => continue,
+                Decision::NoOpinionBecause(reason) => reasons.push(reason),
             }
         }
-        Err(forbidden(&user, attributes))
+        let mut err = forbidden(&user, attributes);
+        if !reasons.is_empty() {
+            if let Some(message) = err
+                .status
+                .get("message")
+                .and_then(serde_json::Value::as_str)
+            {
+                let message = format!("{message}: {}", reasons.join(", "));
+                err.status["message"] = serde_json::Value::String(message);
+            }
+        }
+        Err(err)
     }
 
     /// The authorizers' verdict for `user`: `Some(true)` allowed, `Some(false)` denied, `None`
@@ -253,7 +269,7 @@ impl Chain {
             match authorizer.authorize(user, attributes) {
                 Decision::Allow => return Some(true),
                 Decision::Deny => return Some(false),
-                Decision::NoOpinion => continue,
+                Decision::NoOpinion | Decision::NoOpinionBecause(_) => continue,
             }
         }
         None

@@ -203,11 +203,14 @@ fn node_name(user: &UserInfo) -> Option<&str> {
         .filter(|n| !n.is_empty())
 }
 
-fn allow_if(condition: bool) -> Decision {
+/// Allowed, or no opinion with upstream's reason (RBAC may still allow it).
+fn allow_if(condition: bool, node: &str) -> Decision {
     if condition {
         Decision::Allow
     } else {
-        Decision::Deny
+        Decision::NoOpinionBecause(format!(
+            "no relationship found between node '{node}' and this object"
+        ))
     }
 }
 
@@ -219,31 +222,32 @@ impl Authorizer for NodeAuthorizer {
         if a.path.is_some() {
             return Decision::NoOpinion;
         }
+        let allow_if_node = |condition: bool| allow_if(condition, node);
         let read = matches!(a.verb, "get" | "list" | "watch");
         let group = a.resource.group;
         let resource = a.resource.plural;
         let sub = a.subresource.as_str();
         match (group, resource, sub) {
-            ("", "secrets", "") => allow_if(
+            ("", "secrets", "") => allow_if_node(
                 a.verb == "get" && self.referenced(node, Reference::Secret, &a.namespace, &a.name),
             ),
-            ("", "configmaps", "") => allow_if(
+            ("", "configmaps", "") => allow_if_node(
                 a.verb == "get"
                     && self.referenced(node, Reference::ConfigMap, &a.namespace, &a.name),
             ),
-            ("", "persistentvolumeclaims", "") => allow_if(
+            ("", "persistentvolumeclaims", "") => allow_if_node(
                 a.verb == "get" && self.referenced(node, Reference::Claim, &a.namespace, &a.name),
             ),
             ("", "persistentvolumes", "") => {
-                allow_if(a.verb == "get" && self.volume_referenced(node, &a.name))
+                allow_if_node(a.verb == "get" && self.volume_referenced(node, &a.name))
             }
-            ("", "serviceaccounts", "token") => allow_if(
+            ("", "serviceaccounts", "token") => allow_if_node(
                 a.verb == "create"
                     && self.referenced(node, Reference::ServiceAccount, &a.namespace, &a.name),
             ),
             ("", "pods", "") => match a.verb {
-                "get" => allow_if(self.pod_bound(node, &a.namespace, &a.name)),
-                "list" | "watch" => allow_if(a.field_selector.as_deref().is_some_and(|s| {
+                "get" => allow_if_node(self.pod_bound(node, &a.namespace, &a.name)),
+                "list" | "watch" => allow_if_node(a.field_selector.as_deref().is_some_and(|s| {
                     s.split(',')
                         .any(|r| r.trim() == format!("spec.nodeName={node}"))
                 })),
@@ -251,32 +255,34 @@ impl Authorizer for NodeAuthorizer {
                 "create" | "delete" => Decision::Allow,
                 _ => Decision::Deny,
             },
-            ("", "pods", "status") => allow_if(
+            ("", "pods", "status") => allow_if_node(
                 matches!(a.verb, "update" | "patch") && self.pod_bound(node, &a.namespace, &a.name),
             ),
-            ("", "pods", "eviction") => allow_if(a.verb == "create"),
+            ("", "pods", "eviction") => allow_if_node(a.verb == "create"),
             ("", "nodes", "") | ("", "nodes", "status") => match a.verb {
                 "get" | "list" | "watch" if sub.is_empty() => Decision::Allow,
                 "create" if sub.is_empty() => Decision::Allow,
-                "update" | "patch" | "delete" | "get" => allow_if(a.name == node),
+                "update" | "patch" | "delete" | "get" => allow_if_node(a.name == node),
                 _ => Decision::Deny,
             },
-            ("coordination.k8s.io", "leases", "") => allow_if(
+            ("coordination.k8s.io", "leases", "") => allow_if_node(
                 a.namespace == "kube-node-lease"
                     && (a.name == node || (a.verb == "create" && a.name.is_empty())),
             ),
             ("storage.k8s.io", "csinodes", "") => {
-                allow_if(read || a.name == node || a.verb == "create")
+                allow_if_node(read || a.name == node || a.verb == "create")
             }
-            ("storage.k8s.io", "volumeattachments", "") => allow_if(a.verb == "get"),
+            ("storage.k8s.io", "volumeattachments", "") => allow_if_node(a.verb == "get"),
             ("", "events", "") | ("events.k8s.io", "events", "") => {
-                allow_if(matches!(a.verb, "create" | "update" | "patch"))
+                allow_if_node(matches!(a.verb, "create" | "update" | "patch"))
             }
             ("", "services", "")
             | ("", "endpoints", "")
-            | ("discovery.k8s.io", "endpointslices", "") => allow_if(read),
+            | ("discovery.k8s.io", "endpointslices", "") => allow_if_node(read),
             ("authentication.k8s.io", "tokenreviews", "")
-            | ("authorization.k8s.io", "subjectaccessreviews", "") => allow_if(a.verb == "create"),
+            | ("authorization.k8s.io", "subjectaccessreviews", "") => {
+                allow_if_node(a.verb == "create")
+            }
             _ => Decision::NoOpinion,
         }
     }

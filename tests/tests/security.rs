@@ -406,7 +406,7 @@ fn nodes_see_only_their_own_pods_and_secrets(backend: Backend) {
     assert!(ok, "its own pod's secret: {err}");
     let (ok, _, err) = n1(&["get", "secret", "secret-n2"]);
     assert!(
-        !ok && err.contains(r#"secrets "secret-n2" is forbidden: User "system:node:n1" cannot get resource "secrets""#),
+        !ok && err.contains(r#"secrets "secret-n2" is forbidden: User "system:node:n1" cannot get resource "secrets" in API group "" in the namespace "default": no relationship found between node 'n1' and this object"#),
         "{err}"
     );
     let (ok, _, err) = n1(&["get", "pod", "pod-n1"]);
