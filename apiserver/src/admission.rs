@@ -20,10 +20,8 @@ pub async fn namespace_lifecycle(
     let Some(namespaces) = find("", "v1", "namespaces") else {
         return Ok(());
     };
-    let key = namespaces.key("", namespace);
-    let cached = state.caches.get(namespaces).and_then(|c| c.get(&key).0);
-    let obj = match cached {
-        Some(cached) => cached.object(namespaces),
+    let obj = match state.caches.object(namespaces, "", namespace) {
+        Some(cached) => cached,
         // The cache may lag a namespace created a moment ago: ask the store before refusing.
         None => match state.registry.get(namespaces, "", namespace).await {
             Ok(obj) => obj,

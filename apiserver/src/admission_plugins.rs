@@ -96,21 +96,12 @@ impl MutatingAdmission for ServiceAccount {
                 ],
             },
         });
-        match spec.get_mut("volumes").and_then(Value::as_array_mut) {
-            Some(volumes) => volumes.push(volume),
-            None => spec["volumes"] = json!([volume]),
-        }
+        object::push_item(spec, "volumes", volume);
         let mount = json!({"name": volume_name, "readOnly": true, "mountPath": TOKEN_MOUNT});
         for list in ["containers", "initContainers"] {
             if let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) {
                 for container in containers {
-                    match container
-                        .get_mut("volumeMounts")
-                        .and_then(Value::as_array_mut)
-                    {
-                        Some(mounts) => mounts.push(mount.clone()),
-                        None => container["volumeMounts"] = json!([mount.clone()]),
-                    }
+                    object::push_item(container, "volumeMounts", mount.clone());
                 }
             }
         }
@@ -153,13 +144,10 @@ impl MutatingAdmission for DefaultStorageClass {
         let Some(classes) = find("storage.k8s.io", "v1", "storageclasses") else {
             return Ok(());
         };
-        let Some(cache) = self.caches.get(classes) else {
-            return Ok(());
-        };
-        let (items, _) = cache.list(&classes.key_prefix(), &|_| true);
-        let default = items
-            .iter()
-            .map(|c| c.object(classes))
+        let default = self
+            .caches
+            .objects(classes, None)
+            .into_iter()
             .filter(|c| {
                 object::meta(c)
                     .and_then(|m| m.get("annotations"))
@@ -303,17 +291,7 @@ impl MutatingAdmission for Priority {
         let Some(classes) = find("scheduling.k8s.io", "v1", "priorityclasses") else {
             return Ok(());
         };
-        let all: Vec<Value> = self
-            .caches
-            .get(classes)
-            .map(|c| {
-                c.list(&classes.key_prefix(), &|_| true)
-                    .0
-                    .iter()
-                    .map(|x| x.object(classes))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let all = self.caches.objects(classes, None);
         let requested = pod["spec"]
             .get("priorityClassName")
             .and_then(Value::as_str)
@@ -405,13 +383,7 @@ impl MutatingAdmission for DefaultTolerationSeconds {
                 continue;
             }
             let toleration = json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300});
-            match pod["spec"]
-                .get_mut("tolerations")
-                .and_then(Value::as_array_mut)
-            {
-                Some(list) => list.push(toleration),
-                None => pod["spec"]["tolerations"] = json!([toleration]),
-            }
+            object::push_item(&mut pod["spec"], "tolerations", toleration);
         }
         Ok(())
     }
@@ -447,10 +419,7 @@ impl MutatingAdmission for TaintNodesByCondition {
             .flatten()
             .any(|t| t.get("key") == taint.get("key") && t.get("effect") == taint.get("effect"));
         if !present {
-            match node["spec"].get_mut("taints").and_then(Value::as_array_mut) {
-                Some(list) => list.push(taint),
-                None => node["spec"]["taints"] = json!([taint]),
-            }
+            object::push_item(&mut node["spec"], "taints", taint);
         }
         Ok(())
     }

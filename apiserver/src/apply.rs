@@ -103,13 +103,7 @@ pub async fn serve(
         StatusCode::OK
     };
     let mut response = respond_object(resource, code, updated.object, output, query)?;
-    for warning in &warnings {
-        if let Ok(value) =
-            http::HeaderValue::from_str(&format!("299 - \"{}\"", warning.replace('"', "'")))
-        {
-            response.headers_mut().append("Warning", value);
-        }
-    }
+    handlers::add_warnings(&mut response, &warnings);
     Ok(response)
 }
 

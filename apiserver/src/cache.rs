@@ -103,6 +103,33 @@ impl Caches {
         self.by_prefix.get(&resource.key_prefix())
     }
 
+    /// The cached objects of `resource`, in one namespace or all, decoded.
+    pub fn objects(&self, resource: &Resource, namespace: Option<&str>) -> Vec<Value> {
+        let Some(cache) = self.get(resource) else {
+            return Vec::new();
+        };
+        let (items, _) = cache.list(&resource.list_prefix(namespace), &|_| true);
+        items.iter().map(|c| c.object(resource)).collect()
+    }
+
+    /// One cached object, decoded.
+    pub fn object(&self, resource: &Resource, namespace: &str, name: &str) -> Option<Value> {
+        let (hit, _) = self.get(resource)?.get(&resource.key(namespace, name));
+        hit.map(|c| c.object(resource))
+    }
+
+    /// A namespace's labels, as the cache holds them (`None` when it is not cached).
+    pub fn namespace_labels(&self, namespace: &str) -> Option<serde_json::Map<String, Value>> {
+        let namespaces = crate::resources::find("", "v1", "namespaces")?;
+        let (hit, _) = self.get(namespaces)?.get(&namespaces.key("", namespace));
+        hit.map(|c| {
+            c.labels
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect()
+        })
+    }
+
     /// Stored objects per resource, for `apiserver_storage_objects`.
     pub fn object_counts(&self) -> Vec<(String, usize)> {
         let mut counts: Vec<(String, usize)> = RESOURCES

@@ -216,20 +216,11 @@ pub fn from_storage(resource: &Resource, name: &str, err: storage::Error) -> Api
             "The resourceVersion for the provided list is too old. requested: {requested}, compacted: {compacted}"
         )),
         E::FutureRevision { .. } => timeout("Too large resource version"),
-        E::TooLarge { .. } => too_large_for_storage(),
+        E::TooLarge { .. } => too_large(),
         E::InvalidContinue { .. } => bad_request(format!("continue key is not valid: {err}")),
         E::Unavailable { .. } | E::Closed => unavailable(err.to_string()),
         other => internal(other),
     }
-}
-
-fn too_large_for_storage() -> ApiError {
-    status(
-        413,
-        "RequestEntityTooLarge",
-        "Request entity too large: limit is 3145728".into(),
-        None,
-    )
 }
 
 pub fn forbidden(resource: &Resource, name: &str, message: String) -> ApiError {

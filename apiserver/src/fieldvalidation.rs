@@ -9,7 +9,7 @@
 use k8s_openapi::api;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::errors::{bad_request, ApiResult};
 use crate::handlers::Query;
@@ -271,12 +271,6 @@ fn round_trip(resource: &Resource, obj: &Value) -> Option<Result<Value, String>>
         _ => return None,
     };
     Some(f(obj))
-}
-
-/// Removes `kind`/`apiVersion`-less leftovers: nothing to do for now, kept for symmetry.
-#[allow(dead_code)]
-fn empty() -> Map<String, Value> {
-    Map::new()
 }
 
 #[cfg(test)]

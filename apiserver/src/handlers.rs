@@ -803,7 +803,8 @@ fn delete_options(bytes: &[u8], query: &Query, dry_run: bool) -> ApiResult<Delet
     Ok(options)
 }
 
-fn add_warnings(response: &mut Response<Body>, warnings: &[String]) {
+/// `Warning: 299 - "..."` headers, as upstream sends field-validation warnings.
+pub fn add_warnings(response: &mut Response<Body>, warnings: &[String]) {
     for warning in warnings {
         let text = format!("299 - \"{}\"", warning.replace('"', "'"));
         if let Ok(value) = http::HeaderValue::from_str(&text) {

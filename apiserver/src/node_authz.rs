@@ -69,15 +69,11 @@ impl NodeAuthorizer {
         let Some(pvcs) = find("", "v1", "persistentvolumeclaims") else {
             return false;
         };
-        let Some(cache) = self.caches.get(pvcs) else {
-            return false;
-        };
         self.pods_on(node).iter().any(|pod| {
             let ns = crate::object::namespace(pod);
             references(pod, Reference::Claim).iter().any(|claim| {
-                cache.get(&pvcs.key(ns, claim)).0.is_some_and(|c| {
-                    c.object(pvcs)
-                        .get("spec")
+                self.caches.object(pvcs, ns, claim).is_some_and(|c| {
+                    c.get("spec")
                         .and_then(|s| s.get("volumeName"))
                         .and_then(Value::as_str)
                         == Some(pv)

@@ -13,19 +13,33 @@ pub fn meta(obj: &Value) -> Option<&Map<String, Value>> {
 /// The object's `metadata`, created empty when absent. Callers have already checked that the
 /// object itself is a JSON object.
 pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
-    if !obj.get("metadata").is_some_and(Value::is_object) {
-        obj["metadata"] = Value::Object(Map::new());
+    object_field(obj, "metadata")
+}
+
+/// `obj[field]` as an object, replacing whatever else is there with `{}`. The caller has already
+/// checked that `obj` itself is a JSON object.
+pub fn object_field<'a>(obj: &'a mut Value, field: &str) -> &'a mut Map<String, Value> {
+    if !obj.get(field).is_some_and(Value::is_object) {
+        obj[field] = Value::Object(Map::new());
     }
-    match obj.get_mut("metadata").and_then(Value::as_object_mut) {
+    match obj.get_mut(field).and_then(Value::as_object_mut) {
         Some(map) => map,
-        None => unreachable_meta(),
+        None => unreachable_object(),
     }
 }
 
-/// `meta_mut` just inserted an object: this cannot happen, but must not panic either.
+/// `object_field` just inserted an object: this cannot happen, but must not panic either.
 #[allow(clippy::unreachable)]
-fn unreachable_meta() -> ! {
-    unreachable!("metadata was just set to an object")
+fn unreachable_object() -> ! {
+    unreachable!("the field was just set to an object")
+}
+
+/// Appends `item` to the array `parent[field]`, creating the array when absent.
+pub fn push_item(parent: &mut Value, field: &str, item: Value) {
+    match parent.get_mut(field).and_then(Value::as_array_mut) {
+        Some(list) => list.push(item),
+        None => parent[field] = Value::Array(vec![item]),
+    }
 }
 
 pub fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {

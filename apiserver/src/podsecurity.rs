@@ -9,7 +9,6 @@ use serde_json::Value;
 use crate::cache::Caches;
 use crate::chain::{Attributes, Operation, ValidatingAdmission};
 use crate::errors::{self, ApiResult};
-use crate::resources::find;
 
 pub struct PodSecurity {
     caches: Arc<Caches>,
@@ -21,19 +20,7 @@ impl PodSecurity {
     }
 
     fn namespace_labels(&self, namespace: &str) -> serde_json::Map<String, Value> {
-        let Some(namespaces) = find("", "v1", "namespaces") else {
-            return Default::default();
-        };
-        self.caches
-            .get(namespaces)
-            .and_then(|c| c.get(&namespaces.key("", namespace)).0)
-            .map(|c| {
-                c.labels
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.caches.namespace_labels(namespace).unwrap_or_default()
     }
 }
 

@@ -18,14 +18,9 @@ use crate::errors::{self, ApiResult};
 use crate::resources::{find, Resource};
 
 fn namespace_objects(caches: &Caches, plural: &str, namespace: &str) -> Vec<Value> {
-    let Some(resource) = find("", "v1", plural) else {
-        return Vec::new();
-    };
-    let Some(cache) = caches.get(resource) else {
-        return Vec::new();
-    };
-    let (items, _) = cache.list(&resource.list_prefix(Some(namespace)), &|_| true);
-    items.iter().map(|c| c.object(resource)).collect()
+    find("", "v1", plural)
+        .map(|resource| caches.objects(resource, Some(namespace)))
+        .unwrap_or_default()
 }
 
 fn is_pod(a: &Attributes) -> bool {

@@ -51,14 +51,8 @@ impl RbacAuthorizer {
                 }
             }
         }
-        let [roles, cluster_roles, role_bindings, cluster_role_bindings] = resources.map(|r| {
-            r.and_then(|r| self.caches.get(r).map(|c| (r, c)))
-                .map(|(r, c)| {
-                    let (items, _) = c.list(&r.key_prefix(), &|_| true);
-                    items.iter().map(|i| i.object(r)).collect::<Vec<Value>>()
-                })
-                .unwrap_or_default()
-        });
+        let [roles, cluster_roles, role_bindings, cluster_role_bindings] =
+            resources.map(|r| r.map(|r| self.caches.objects(r, None)).unwrap_or_default());
         let cluster_roles = with_aggregated_rules(cluster_roles);
         let policy = Arc::new(rbac::Policy::new(
             roles,

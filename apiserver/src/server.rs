@@ -83,25 +83,6 @@ fn too_many_requests() -> Response<Body> {
 
 /// Routes one request.
 pub async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
-    let long_running = req.uri().query().is_some_and(|q| {
-        q.split('&')
-            .any(|kv| matches!(kv, "watch=true" | "watch=1" | "watch=True"))
-    }) || req.uri().path().contains("/watch/");
-    let mutating = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let limit = match (long_running, mutating) {
-        (true, _) => None,
-        (false, true) => state.inflight.mutating.as_ref(),
-        (false, false) => state.inflight.readonly.as_ref(),
-    };
-    let _permit = match limit.map(|s| s.try_acquire()) {
-        Some(Ok(permit)) => Some(permit),
-        Some(Err(_)) => return too_many_requests(),
-        None => None,
-    };
-    route_admitted(state.clone(), req).await
-}
-
-async fn route_admitted(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let connection = parts
@@ -125,6 +106,20 @@ async fn route_admitted(state: Arc<State>, req: Request<Incoming>) -> Response<B
             )),
         ),
         _ => ("", None),
+    };
+    // Watches are long-running and exempt from the in-flight limits, as upstream's.
+    let limit = match (
+        verb == "watch",
+        !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS),
+    ) {
+        (true, _) => None,
+        (false, true) => state.inflight.mutating.as_ref(),
+        (false, false) => state.inflight.readonly.as_ref(),
+    };
+    let _permit = match limit.map(|s| s.try_acquire()) {
+        Some(Ok(permit)) => Some(permit),
+        Some(Err(_)) => return too_many_requests(),
+        None => None,
     };
     // Auditing needs to know who asked; only then is the identity worked out here too.
     let pending = state.auditor.as_ref().and_then(|auditor| {

@@ -174,9 +174,7 @@ fn resource(plural: &str) -> ApiResult<&'static Resource> {
 }
 
 fn cached(caches: &Caches, resource: &Resource, namespace: &str, name: &str) -> Option<Value> {
-    let cache = caches.get(resource)?;
-    let (hit, _) = cache.get(&resource.key(namespace, name));
-    hit.map(|c| c.object(resource))
+    caches.object(resource, namespace, name)
 }
 
 /// Accepts tokens signed by a `--service-account-key-file` key whose service account (and

@@ -2,7 +2,7 @@
 //! "strategies"): which fields the server owns, which part a subresource may change, when
 //! `generation` moves, and what a new object starts with.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::object::{meta, meta_mut};
 use crate::resources::Resource;
@@ -28,7 +28,7 @@ pub fn prepare_for_create(resource: &Resource, obj: &mut Value, uid: String, now
         ("", "Namespace") => {
             // Every namespace starts with the `kubernetes` finalizer that the namespace
             // controller removes once the namespace is empty.
-            let spec = ensure_object(obj, "spec");
+            let spec = crate::object::object_field(obj, "spec");
             if !spec.get("finalizers").is_some_and(Value::is_array) {
                 spec.insert("finalizers".into(), json!(["kubernetes"]));
             }
@@ -137,7 +137,8 @@ pub fn prepare_for_update(resource: &Resource, part: Part, new: Value, old: &Val
                 .map(|list| list.iter().filter(|c| !approval(c)).cloned().collect())
                 .unwrap_or_default();
             conditions.extend(wanted);
-            ensure_object(&mut out, "status").insert("conditions".into(), Value::Array(conditions));
+            crate::object::object_field(&mut out, "status")
+                .insert("conditions".into(), Value::Array(conditions));
             out
         }
         Part::Finalize => {
@@ -147,7 +148,7 @@ pub fn prepare_for_update(resource: &Resource, part: Part, new: Value, old: &Val
                 .and_then(|s| s.get("finalizers"))
                 .cloned()
                 .unwrap_or(Value::Null);
-            ensure_object(&mut out, "spec").insert("finalizers".into(), finalizers);
+            crate::object::object_field(&mut out, "spec").insert("finalizers".into(), finalizers);
             out
         }
     };
@@ -197,7 +198,7 @@ fn keep_service_allocations(new: &mut Value, old: &Value) {
     let Some(old_spec) = old.get("spec") else {
         return;
     };
-    let spec = ensure_object(new, "spec");
+    let spec = crate::object::object_field(new, "spec");
     for field in ["clusterIP", "clusterIPs"] {
         let missing = spec
             .get(field)
@@ -233,21 +234,6 @@ fn keep_service_allocations(new: &mut Value, old: &Value) {
             }
         }
     }
-}
-
-fn ensure_object<'a>(obj: &'a mut Value, field: &str) -> &'a mut Map<String, Value> {
-    if !obj.get(field).is_some_and(Value::is_object) {
-        obj[field] = Value::Object(Map::new());
-    }
-    match obj.get_mut(field).and_then(Value::as_object_mut) {
-        Some(map) => map,
-        None => unreachable_object(),
-    }
-}
-
-#[allow(clippy::unreachable)]
-fn unreachable_object() -> ! {
-    unreachable!("the field was just set to an object")
 }
 
 /// A pod's QoS class from its containers' requests and limits (upstream `GetPodQOS`, for the

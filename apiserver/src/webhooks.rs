@@ -40,30 +40,10 @@ impl Webhooks {
         let Some(resource) = find("admissionregistration.k8s.io", "v1", self.plural) else {
             return Vec::new();
         };
-        let Some(cache) = self.caches.get(resource) else {
-            return Vec::new();
-        };
-        let (items, _) = cache.list(&resource.key_prefix(), &|_| true);
-        let mut configs: Vec<Value> = items.iter().map(|c| c.object(resource)).collect();
+        let mut configs = self.caches.objects(resource, None);
         // Upstream calls configurations in name order.
         configs.sort_by(|a, b| crate::object::name(a).cmp(crate::object::name(b)));
         configs
-    }
-
-    fn namespace_labels(&self, namespace: &str) -> Option<serde_json::Map<String, Value>> {
-        let namespaces = find("", "v1", "namespaces")?;
-        let cached = self
-            .caches
-            .get(namespaces)?
-            .get(&namespaces.key("", namespace))
-            .0?;
-        Some(
-            cached
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect(),
-        )
     }
 
     /// Runs every matching webhook on `obj`; returns the (possibly patched) object.
@@ -92,7 +72,7 @@ impl Webhooks {
         let labels = if namespace.is_empty() {
             None
         } else {
-            self.namespace_labels(&namespace)
+            self.caches.namespace_labels(&namespace)
         };
         let (user, groups) = match &a.user {
             Some(u) => (u.name.clone(), u.groups.clone()),
@@ -100,11 +80,8 @@ impl Webhooks {
         };
         let mut current = obj.clone();
         for configuration in &configurations {
-            let request_for = |object: &Value| {
-                let name = crate::object::name(object).to_string();
-                (name, object.clone())
-            };
-            let (name, snapshot) = request_for(&current);
+            let name = crate::object::name(&current).to_string();
+            let snapshot = current.clone();
             let request = webhook::Request {
                 operation,
                 group: a.resource.group,
