@@ -154,6 +154,39 @@ impl ApiServer {
         }
     }
 
+    /// Stops the server, runs `offline` against a second server started on the same data (same
+    /// directory or etcd) on another port with `extra` flags, stops that one, and starts this
+    /// server again on its own port. Clients of this server see it down the whole time: what
+    /// `offline` writes is what they missed.
+    pub fn while_down<T>(&mut self, extra: &[&str], offline: impl FnOnce(&str) -> T) -> T {
+        self.kill();
+        let port = self.port;
+        let args = self.extra_args.clone();
+        self.extra_args.extend(extra.iter().map(|a| a.to_string()));
+        let mut started = Err(anyhow!("not started"));
+        for _ in 0..START_ATTEMPTS {
+            self.port = match free_port() {
+                Ok(p) => p,
+                Err(err) => panic!("finding a free port: {err:#}"),
+            };
+            started = self.spawn_and_wait();
+            if started.is_ok() {
+                break;
+            }
+        }
+        if let Err(err) = started {
+            panic!("starting the offline kube-apiserver: {err:#}");
+        }
+        let result = offline(&self.url());
+        self.kill();
+        self.port = port;
+        self.extra_args = args;
+        if let Err(err) = self.spawn_and_wait() {
+            panic!("restarting kube-apiserver: {err:#}");
+        }
+        result
+    }
+
     /// Stops the server with SIGKILL (no graceful shutdown, so a restart also shows that what
     /// was acknowledged is durable) and reaps it.
     pub fn kill(&mut self) {

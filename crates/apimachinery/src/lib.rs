@@ -9,6 +9,7 @@
 //!
 //! Everything works on `serde_json::Value`; nothing here does I/O.
 
+pub mod duration;
 pub mod field;
 pub mod fields;
 mod gofmt;

@@ -329,6 +329,46 @@ async fn an_idle_watch_gets_progress_reports() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_prefix_gets_progress_while_others_are_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        EmbeddedStore::open(EmbeddedConfig {
+            watch_progress_interval: Duration::from_millis(100),
+            ..EmbeddedConfig::new(dir.path())
+        })
+        .unwrap(),
+    );
+    let mut watch = store.watch("/quiet/", 0).await.unwrap();
+    // Writes elsewhere every 10 ms never leave the watcher idle for a whole interval.
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0..200 {
+                store
+                    .create(&format!("/busy/{i}"), b"x".to_vec())
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let mut highest = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
+    while tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(200), watch.next()).await {
+            Ok(Some(Ok(WatchEvent::Progress { revision }))) => highest = highest.max(revision),
+            Ok(other) => panic!("expected only progress reports, got {other:?}"),
+            Err(_) => {}
+        }
+    }
+    writer.abort();
+    assert!(
+        highest >= 20,
+        "the quiet watcher's revision did not follow the busy store: {highest}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_periodic_compactor_keeps_one_interval_of_history() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(open(dir.path()));

@@ -53,7 +53,23 @@ async fn follow(
             return;
         }
     };
+    // What this watcher was last told, and when: a prefix that sees no change while others are
+    // busy must still learn that the revision moved on (its cache serves resourceVersion "0"
+    // lists and bookmarks from it), so progress is due every interval, idle or not.
+    let mut told = last;
+    let mut told_at = tokio::time::Instant::now();
     loop {
+        if !progress_interval.is_zero() && told < last && told_at.elapsed() >= progress_interval {
+            if tx
+                .send(Ok(WatchEvent::Progress { revision: last }))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            told = last;
+            told_at = tokio::time::Instant::now();
+        }
         let received = if progress_interval.is_zero() {
             Ok(feed.recv().await)
         } else {
@@ -68,6 +84,8 @@ async fn follow(
                 {
                     return;
                 }
+                told = last;
+                told_at = tokio::time::Instant::now();
             }
             Ok(Ok(batch)) => {
                 for event in batch.iter() {
@@ -76,10 +94,12 @@ async fn follow(
                         continue;
                     }
                     last = revision;
-                    if event.key().is_some_and(|key| key.starts_with(&prefix))
-                        && tx.send(Ok(event.clone())).await.is_err()
-                    {
-                        return;
+                    if event.key().is_some_and(|key| key.starts_with(&prefix)) {
+                        if tx.send(Ok(event.clone())).await.is_err() {
+                            return;
+                        }
+                        told = revision;
+                        told_at = tokio::time::Instant::now();
                     }
                 }
             }
