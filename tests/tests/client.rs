@@ -915,3 +915,69 @@ fn a_forbidden_watch_is_reported_and_retried_until_granted() {
     );
     factory.shutdown();
 }
+
+#[test]
+fn bookmarks_move_a_quiet_informer_forward_and_resync_nudges_handlers() {
+    let server = ApiServer::start(Backend::Embedded);
+    let rt = runtime();
+    let client = client_for(&rt, &server.url(), &metrics::Registry::new());
+    create_namespace(&rt, &client, "quiet");
+    create_namespace(&rt, &client, "busy");
+    let quiet: Api<ConfigMap> = client.api(Some("quiet"));
+    let mut cm = config_map("only", 1);
+    cm.metadata.namespace = Some("quiet".into());
+    if let Err(err) = rt.block_on(quiet.create(&cm)) {
+        panic!("{err}");
+    }
+    let factory = SharedInformerFactory::new(client.clone());
+    let informer = factory.informer_for::<ConfigMap>(Scope::namespace("quiet"));
+    let nudges = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    {
+        let _guard = rt.enter();
+        let nudges = nudges.clone();
+        informer.add_event_handler(Some(Duration::from_secs(1)), move |event| {
+            if let Event::Update { old, new } = event {
+                if Arc::ptr_eq(&old, &new) {
+                    nudges.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        factory.start();
+    }
+    assert!(rt.block_on(informer.wait_synced_for(Duration::from_secs(30))));
+    let synced_at: u64 = informer.last_resource_version().parse().unwrap_or(0);
+
+    // Writes in another namespace never reach this informer as events, only as bookmarks.
+    let busy: Api<ConfigMap> = client.api(Some("busy"));
+    let mut last_write = 0;
+    for i in 0..3 {
+        let mut cm = config_map(&format!("b{i}"), i);
+        cm.metadata.namespace = Some("busy".into());
+        match rt.block_on(busy.create(&cm)) {
+            Ok(created) => last_write = rv_of(&created).parse().unwrap_or(0),
+            Err(err) => panic!("{err}"),
+        }
+    }
+    assert!(last_write > synced_at);
+    // The server sends a bookmark about once a minute, as upstream's cacher does.
+    let resumed_at = wait_for(
+        "a bookmark past the other namespace's writes",
+        Duration::from_secs(90),
+        || {
+            let rv: u64 = informer.last_resource_version().parse().unwrap_or(0);
+            (rv >= last_write).then_some(rv)
+        },
+    );
+    assert!(resumed_at >= last_write);
+    assert!(
+        informer.stats().events.load(Ordering::Relaxed) > 0,
+        "bookmarks are counted as events seen"
+    );
+    assert_eq!(informer.store().len(), 1);
+
+    // The resync handler is nudged with the cached object itself (old and new the same).
+    wait_for("a resync nudge", Duration::from_secs(10), || {
+        (nudges.load(Ordering::Relaxed) >= 1).then_some(())
+    });
+    factory.shutdown();
+}

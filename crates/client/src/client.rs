@@ -634,6 +634,17 @@ where
     /// that expired mid-way (410) restarts the list once from a fresh consistent read, as
     /// client-go's pager does.
     pub async fn list_all(&self, params: &ListParams, page_size: u32) -> Result<(Vec<K>, String)> {
+        self.list_all_map(params, page_size, |obj| obj).await
+    }
+
+    /// [`Api::list_all`], turning each object into a `T` as its page arrives, so a large list
+    /// never holds every object twice (the informer strips and wraps objects here).
+    pub async fn list_all_map<T>(
+        &self,
+        params: &ListParams,
+        page_size: u32,
+        mut map: impl FnMut(K) -> T,
+    ) -> Result<(Vec<T>, String)> {
         let mut restarted = false;
         'outer: loop {
             let mut items = Vec::new();
@@ -650,7 +661,13 @@ where
                     Err(err) => return Err(err),
                 };
                 let rv = page.metadata.resource_version.clone().unwrap_or_default();
-                items.extend(page.items);
+                let remaining = page
+                    .metadata
+                    .remaining_item_count
+                    .and_then(|n| usize::try_from(n).ok())
+                    .unwrap_or(0);
+                items.reserve(page.items.len() + remaining);
+                items.extend(page.items.into_iter().map(&mut map));
                 match page.metadata.continue_.filter(|c| !c.is_empty()) {
                     Some(token) => {
                         params.continue_token = Some(token);

@@ -1,6 +1,9 @@
 //! Continue tokens for paginated lists, in upstream's wire shape: URL-safe unpadded base64 of
 //! `{"v":"meta.k8s.io/v1","rv":<snapshot revision>,"start":"<next key, relative to the prefix>"}`.
-//! The token pins the revision of the first page, so every page reads the same snapshot.
+//! The token pins the revision of the first page, so every page reads the same snapshot. The
+//! embedded store adds `"left"`: how many items the snapshot holds from `start` on, so later pages
+//! report `remainingItemCount` without counting the rest of the range again (tokens are opaque to
+//! clients; a token without it still works).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -17,6 +20,8 @@ pub struct ContinueToken {
     pub revision: u64,
     /// The first key of the next page, relative to the listed prefix.
     pub start: String,
+    /// Items in the snapshot from `start` on, when the store counted them.
+    pub left: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -24,6 +29,8 @@ struct Wire {
     v: String,
     rv: i64,
     start: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    left: Option<u64>,
 }
 
 impl ContinueToken {
@@ -34,7 +41,14 @@ impl ContinueToken {
         ContinueToken {
             revision,
             start: format!("{relative}\0"),
+            left: None,
         }
+    }
+
+    /// Records how many items the snapshot holds from the token's start on.
+    pub fn with_left(mut self, left: u64) -> Self {
+        self.left = Some(left);
+        self
     }
 
     pub fn encode(&self) -> String {
@@ -42,6 +56,7 @@ impl ContinueToken {
             v: TOKEN_VERSION.to_string(),
             rv: i64::try_from(self.revision).unwrap_or(i64::MAX),
             start: self.start.clone(),
+            left: self.left,
         };
         // Serializing a struct of strings and integers cannot fail.
         let json = serde_json::to_vec(&wire).unwrap_or_default();
@@ -72,6 +87,7 @@ impl ContinueToken {
         Ok(ContinueToken {
             revision: wire.rv as u64,
             start: wire.start,
+            left: wire.left,
         })
     }
 
@@ -81,11 +97,16 @@ impl ContinueToken {
     }
 }
 
+/// Where a list page starts: the snapshot revision, the first key, and (embedded store) how many
+/// items remain from that key on.
+pub(crate) struct PageStart {
+    pub revision: Option<u64>,
+    pub start: Option<String>,
+    pub left: Option<u64>,
+}
+
 /// Resolves the snapshot revision and first key of a list page from its options.
-pub(crate) fn resolve_page(
-    prefix: &str,
-    options: &crate::ListOptions,
-) -> Result<(Option<u64>, Option<String>)> {
+pub(crate) fn resolve_page(prefix: &str, options: &crate::ListOptions) -> Result<PageStart> {
     match &options.continue_token {
         Some(token) => {
             if options.revision.is_some() {
@@ -94,10 +115,17 @@ pub(crate) fn resolve_page(
                 });
             }
             let token = ContinueToken::decode(token)?;
-            let start = token.start_key(prefix);
-            Ok((Some(token.revision), Some(start)))
+            Ok(PageStart {
+                revision: Some(token.revision),
+                start: Some(token.start_key(prefix)),
+                left: token.left,
+            })
         }
-        None => Ok((options.revision.filter(|r| *r > 0), None)),
+        None => Ok(PageStart {
+            revision: options.revision.filter(|r| *r > 0),
+            start: None,
+            left: None,
+        }),
     }
 }
 

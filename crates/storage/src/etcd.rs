@@ -414,7 +414,8 @@ impl Storage for EtcdStore {
     }
 
     async fn list(&self, prefix: &str, options: ListOptions) -> Result<ListResult> {
-        let (snapshot, start) = resolve_page(prefix, &options)?;
+        let page = resolve_page(prefix, &options)?;
+        let (snapshot, start) = (page.revision, page.start);
         let limit = options.limit.filter(|l| *l > 0);
         let range_start = self.keys.range_start(start.as_deref().unwrap_or(prefix));
         let mut get = GetOptions::new().with_range(self.keys.range_end(prefix));

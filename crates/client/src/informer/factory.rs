@@ -81,6 +81,7 @@ pub struct SharedInformerFactory {
     client: Client,
     informers: Arc<Mutex<HashMap<Key, Arc<dyn Erased>>>>,
     started: Arc<std::sync::atomic::AtomicBool>,
+    strip_managed_fields: bool,
 }
 
 impl SharedInformerFactory {
@@ -89,7 +90,16 @@ impl SharedInformerFactory {
             client,
             informers: Arc::new(Mutex::new(HashMap::new())),
             started: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            strip_managed_fields: false,
         }
+    }
+
+    /// Every informer of this factory drops `metadata.managedFields` before caching, as the
+    /// controller-manager's and scheduler's factories do (`informers.WithTransform`): daemons
+    /// never read them, and they are most of a cached object's memory.
+    pub fn stripping_managed_fields(mut self) -> SharedInformerFactory {
+        self.strip_managed_fields = true;
+        self
     }
 
     pub fn client(&self) -> &Client {
@@ -131,6 +141,7 @@ impl SharedInformerFactory {
             }
         }
         let informer = Informer::new(api, scope);
+        informer.strip_managed_fields(self.strip_managed_fields);
         informers.insert(key, Arc::new(informer.clone()));
         // Informers asked for after start() run at once, as client-go's do after a second Start.
         if self.started.load(std::sync::atomic::Ordering::Acquire) {

@@ -131,6 +131,9 @@ impl<K> Clone for Informer<K> {
 struct Shared<K> {
     api: Api<K>,
     scope: Scope,
+    /// Drops `metadata.managedFields` before caching, as the controller-manager's and
+    /// scheduler's informer factories do (it is most of a cached object's memory).
+    strip_managed_fields: AtomicBool,
     store: Store<K>,
     listeners: Mutex<Vec<Listener<K>>>,
     synced: watch::Sender<bool>,
@@ -173,8 +176,16 @@ impl<K: Object> Informer<K> {
                 stop,
                 resource_version: Mutex::new(String::new()),
                 stats: InformerStats::default(),
+                strip_managed_fields: AtomicBool::new(false),
             }),
         }
+    }
+
+    /// Drop `metadata.managedFields` from every object before it is cached (set before start).
+    pub fn strip_managed_fields(&self, strip: bool) {
+        self.shared
+            .strip_managed_fields
+            .store(strip, Ordering::Release);
     }
 
     pub fn store(&self) -> &Store<K> {
@@ -304,18 +315,22 @@ impl<K: Object> Shared<K> {
         }
     }
 
+    fn transform(&self, mut obj: K) -> K {
+        if self.strip_managed_fields.load(Ordering::Acquire) {
+            obj.meta_mut().managed_fields = None;
+        }
+        obj
+    }
+
     fn set_resource_version(&self, rv: &str) {
         if !rv.is_empty() {
             *lock(&self.resource_version) = rv.to_string();
         }
     }
 
-    /// Applies a fresh list: adds, updates, and tombstones for what disappeared.
-    fn apply_list(&self, items: Vec<K>, rv: &str) {
-        let items: Vec<(String, Arc<K>)> = items
-            .into_iter()
-            .map(|obj| (store::key_of(&obj), Arc::new(obj)))
-            .collect();
+    /// Applies a fresh list (keyed, transformed): adds, updates, and tombstones for what
+    /// disappeared.
+    fn apply_list(&self, items: Vec<(String, Arc<K>)>, rv: &str) {
         let mut listeners = lock(&self.listeners);
         let changes = self.store.replace(items);
         for store::Change { key, old, new } in changes {
@@ -346,6 +361,7 @@ impl<K: Object> Shared<K> {
         self.stats.events.fetch_add(1, Ordering::Relaxed);
         match event {
             WatchEvent::Added(obj) | WatchEvent::Modified(obj) => {
+                let obj = self.transform(obj);
                 let rv = obj.meta().resource_version.clone().unwrap_or_default();
                 let key = store::key_of(&obj);
                 let obj = Arc::new(obj);
@@ -359,6 +375,7 @@ impl<K: Object> Shared<K> {
                 self.set_resource_version(&rv);
             }
             WatchEvent::Deleted(obj) => {
+                let obj = self.transform(obj);
                 let rv = obj.meta().resource_version.clone().unwrap_or_default();
                 let key = store::key_of(&obj);
                 let mut listeners = lock(&self.listeners);
@@ -424,7 +441,14 @@ async fn run<K: Object>(shared: Arc<Shared<K>>) {
         };
         params.resource_version = list_from.clone();
         shared.stats.lists.fetch_add(1, Ordering::Relaxed);
-        let (items, rv) = match shared.api.list_all(&params, LIST_PAGE).await {
+        let listed = shared
+            .api
+            .list_all_map(&params, LIST_PAGE, |obj| {
+                let obj = shared.transform(obj);
+                (store::key_of(&obj), Arc::new(obj))
+            })
+            .await;
+        let (items, rv) = match listed {
             Ok(list) => list,
             Err(err) => {
                 tracing::warn!(%resource, error = %err, "informer list failed; retrying");

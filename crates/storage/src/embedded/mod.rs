@@ -42,7 +42,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tokio::sync::{broadcast, oneshot};
 
-use crate::continuation::{resolve_page, ContinueToken};
+use crate::continuation::{resolve_page, ContinueToken, PageStart};
 use crate::{
     check_value_size, prefix_end, Error, KeyValue, ListOptions, ListResult, Precondition, Result,
     Storage, WatchEvent, WatchStream,
@@ -313,13 +313,21 @@ fn read_meta(db: &Database, path: &Path) -> Result<(u64, u64, u64)> {
 
 /// Reads a page of `prefix` at `revision` from one snapshot (see the module docs: the latest
 /// state, with the writes after `revision` undone from the log).
+///
+/// Past the page, the items left are counted (keys only, values untouched) for
+/// `remainingItemCount`, once: the count rides in the continue token, so later pages stop at
+/// their last item and a whole paged list stays linear.
 fn list_snapshot(
     db: &Database,
     prefix: &str,
-    revision: Option<u64>,
-    start: Option<String>,
+    page_start: PageStart,
     limit: usize,
 ) -> Result<ListResult> {
+    let PageStart {
+        revision,
+        start,
+        left,
+    } = page_start;
     let txn = db.begin_read().map_err(db_error)?;
     let (current, compacted) = counters(&txn.open_table(META).map_err(db_error)?)?;
     let target = revision.unwrap_or(current);
@@ -354,56 +362,69 @@ fn list_snapshot(
     }
 
     let kv = txn.open_table(KV).map_err(db_error)?;
-    let range = kv
+    let mut latest = kv
         .range::<&[u8]>((
             Bound::Included(from.as_bytes()),
             Bound::Excluded(end.as_slice()),
         ))
         .map_err(db_error)?;
-    let mut latest = range.map(|entry| -> Result<KeyValue> {
-        let (key, value) = entry.map_err(db_error)?;
-        decode_state(key.value(), value.value())
-    });
     let mut undone = overrides.into_iter().peekable();
-    let mut next_latest = latest.next().transpose()?;
-    let mut items = Vec::new();
-    // Past the page, items are only counted: the caller reports how many remain.
+    let mut next_latest = latest.next().transpose().map_err(db_error)?;
+    let mut items: Vec<KeyValue> = Vec::new();
     let page = if limit == 0 { usize::MAX } else { limit };
-    let mut remaining: u64 = 0;
-    let mut keep = |items: &mut Vec<KeyValue>, kv: KeyValue| {
-        if items.len() < page {
-            items.push(kv);
-        } else {
-            remaining += 1;
-        }
-    };
+    // Items past the page, when they are counted here.
+    let mut counted: u64 = 0;
+    let mut more = false;
     loop {
+        let full = items.len() >= page;
+        if full && left.is_some() {
+            // The token already knows how many are left: no need to walk the rest.
+            more = next_latest.is_some() || undone.peek().is_some();
+            break;
+        }
         // Merge the two sorted streams; on equal keys the undone state wins.
         let take_override = match (next_latest.as_ref(), undone.peek()) {
             (None, None) => break,
             (Some(_), None) => false,
             (None, Some(_)) => true,
-            (Some(kv), Some((key, _))) => key.as_str() <= kv.key.as_str(),
+            (Some((key, _)), Some((undone_key, _))) => undone_key.as_bytes() <= key.value(),
         };
         if take_override {
             let Some((key, state)) = undone.next() else {
                 break;
             };
-            if next_latest.as_ref().is_some_and(|kv| kv.key == key) {
-                next_latest = latest.next().transpose()?;
+            if next_latest
+                .as_ref()
+                .is_some_and(|(latest_key, _)| latest_key.value() == key.as_bytes())
+            {
+                next_latest = latest.next().transpose().map_err(db_error)?;
             }
             if let Some(state) = state {
-                keep(&mut items, state);
+                if full {
+                    counted += 1;
+                } else {
+                    items.push(state);
+                }
             }
-        } else if let Some(kv) = next_latest.take() {
-            keep(&mut items, kv);
-            next_latest = latest.next().transpose()?;
+        } else if let Some((key, value)) = next_latest.take() {
+            if full {
+                counted += 1;
+            } else {
+                items.push(decode_state(key.value(), value.value())?);
+            }
+            next_latest = latest.next().transpose().map_err(db_error)?;
         }
     }
-    let continue_token = if remaining > 0 {
-        items
-            .last()
-            .map(|last| ContinueToken::after(prefix, &last.key, target).encode())
+    let remaining = match left {
+        Some(left) => left.saturating_sub(items.len() as u64),
+        None => counted,
+    };
+    let continue_token = if remaining > 0 || (left.is_some() && more) {
+        items.last().map(|last| {
+            ContinueToken::after(prefix, &last.key, target)
+                .with_left(remaining)
+                .encode()
+        })
     } else {
         None
     };
@@ -427,10 +448,10 @@ impl Storage for EmbeddedStore {
     }
 
     async fn list(&self, prefix: &str, options: ListOptions) -> Result<ListResult> {
-        let (revision, start) = resolve_page(prefix, &options)?;
+        let page = resolve_page(prefix, &options)?;
         let prefix = prefix.to_string();
         let limit = options.limit.unwrap_or(0);
-        self.read(move |db| list_snapshot(db, &prefix, revision, start, limit))
+        self.read(move |db| list_snapshot(db, &prefix, page, limit))
             .await
     }
 
