@@ -439,6 +439,25 @@ async fn list(
                 .is_ok_and(|current| c.revision() >= current),
             _ => false,
         };
+    if let (Some(cache), Some(limit)) = (cache, limit) {
+        if let Some(response) = cached_page(
+            state,
+            resource,
+            cache,
+            query,
+            namespace,
+            limit,
+            &continue_token,
+            rv,
+            rv_match,
+            &filter,
+            output,
+        )
+        .await?
+        {
+            return Ok(response);
+        }
+    }
     let page = match cache.filter(|_| from_cache) {
         Some(cache) => {
             let prefix = resource.list_prefix((!namespace.is_empty()).then_some(namespace));
@@ -501,13 +520,132 @@ async fn list(
     }
 }
 
+/// A page of a paginated list from the watch cache, as upstream 1.33 serves consistent and
+/// continued lists from its cache: the first page of a consistent list once the cache has caught
+/// up with storage, and each continued page while nothing under the list's prefix changed since
+/// the first page's revision. `None`: storage answers. Tokens are storage's own, so a list may
+/// move between the two mid-way.
+#[allow(clippy::too_many_arguments)]
+async fn cached_page(
+    state: &State,
+    resource: &'static Resource,
+    cache: &watch_cache::WatchCache<crate::cache::Cached>,
+    query: &Query,
+    namespace: &str,
+    limit: usize,
+    continue_token: &Option<String>,
+    rv: &str,
+    rv_match: &str,
+    filter: &selectors::Filter,
+    output: &Output,
+) -> ApiResult<Option<Response<Body>>> {
+    let prefix = resource.list_prefix((!namespace.is_empty()).then_some(namespace));
+    let (at, start) = match continue_token {
+        Some(token) => match storage::ContinueToken::decode(token) {
+            Ok(token) => (Some(token.revision), Some(token.start_key(&prefix))),
+            // A broken token gets storage's error.
+            Err(_) => return Ok(None),
+        },
+        None if rv.is_empty() && rv_match.is_empty() => {
+            let current = state.registry.store().current_revision().await;
+            if !current.is_ok_and(|current| cache.revision() >= current) {
+                return Ok(None);
+            }
+            (None, None)
+        }
+        None => return Ok(None),
+    };
+    let unfiltered = filter.is_empty();
+    let Some(page) = cache.list_page(
+        &prefix,
+        start.as_deref(),
+        at,
+        limit,
+        &|c: &crate::cache::Cached| filter.matches_cached(c),
+        unfiltered,
+    ) else {
+        return Ok(None);
+    };
+    let token = match (page.remaining, &page.last_key) {
+        (Some(rest), Some(last)) => {
+            let token = storage::ContinueToken::after(&prefix, last, page.revision);
+            Some(
+                if unfiltered {
+                    token.with_left(rest)
+                } else {
+                    token
+                }
+                .encode(),
+            )
+        }
+        _ => None,
+    };
+    // Upstream reports remainingItemCount only for unfiltered lists.
+    let remaining = page.remaining.filter(|_| unfiltered && token.is_some());
+    if *output == Output::Json {
+        return Ok(Some(negotiation::bytes_response(
+            StatusCode::OK,
+            "application/json",
+            page_bytes(
+                resource,
+                &page.items,
+                page.revision,
+                token.as_deref(),
+                remaining,
+            ),
+        )));
+    }
+    let items: Vec<Value> = page.items.iter().map(|c| c.object(resource)).collect();
+    let response = match output {
+        Output::Table { include_object } => {
+            let table = table::table(
+                resource,
+                &items,
+                page.revision,
+                token.as_deref(),
+                include_object.resolve(query),
+                true,
+            );
+            negotiation::respond(StatusCode::OK, &table, output)?
+        }
+        _ => {
+            let mut list = list_object(resource, items, page.revision, token);
+            if let Some(remaining) = remaining {
+                list["metadata"]["remainingItemCount"] = remaining.into();
+            }
+            negotiation::respond(StatusCode::OK, &list, output)?
+        }
+    };
+    Ok(Some(response))
+}
+
 /// A `<Kind>List` made of cached items, by concatenation.
 fn list_bytes(resource: &Resource, items: &[Arc<crate::cache::Cached>], revision: u64) -> Vec<u8> {
+    page_bytes(resource, items, revision, None, None)
+}
+
+/// [`list_bytes`] with a continue token and remaining count in the list's metadata.
+fn page_bytes(
+    resource: &Resource,
+    items: &[Arc<crate::cache::Cached>],
+    revision: u64,
+    continue_token: Option<&str>,
+    remaining: Option<u64>,
+) -> Vec<u8> {
     let size: usize = items.iter().map(|c| c.item.len() + 1).sum();
-    let mut out = Vec::with_capacity(size + 128);
+    let mut out = Vec::with_capacity(size + 256);
+    let mut metadata = format!("{{\"resourceVersion\":\"{revision}\"");
+    if let Some(token) = continue_token {
+        // Tokens are URL-safe base64: nothing to escape.
+        metadata.push_str(&format!(",\"continue\":\"{token}\""));
+    }
+    if let Some(remaining) = remaining {
+        metadata.push_str(&format!(",\"remainingItemCount\":{remaining}"));
+    }
+    metadata.push('}');
     out.extend_from_slice(
         format!(
-            "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{{\"resourceVersion\":\"{revision}\"}},\"items\":[",
+            "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{metadata},\"items\":[",
             resource.kind,
             resource.group_version()
         )

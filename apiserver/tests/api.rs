@@ -338,6 +338,73 @@ async fn lists_from_the_cache_and_from_storage_agree_and_pages_cover_everything_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_pages_come_from_the_cache_and_a_delete_mid_list_keeps_the_snapshot() {
+    let server = Server::start().await;
+    for i in 0..25 {
+        server
+            .call(
+                "POST",
+                CMS,
+                Some(configmap(&format!("q{i:02}"), json!({"app": "x"}))),
+            )
+            .await;
+    }
+    let page = |list: &Value| -> (Vec<String>, Option<String>, Option<i64>) {
+        (
+            list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+                .collect(),
+            list["metadata"]["continue"].as_str().map(str::to_string),
+            list["metadata"]["remainingItemCount"].as_i64(),
+        )
+    };
+    let (_, first) = server.call("GET", &format!("{CMS}?limit=10"), None).await;
+    let (names1, token1, left1) = page(&first);
+    assert_eq!(names1.len(), 10);
+    assert_eq!(left1, Some(15));
+    let (_, second) = server
+        .call(
+            "GET",
+            &format!("{CMS}?limit=10&continue={}", token1.unwrap()),
+            None,
+        )
+        .await;
+    let (names2, token2, left2) = page(&second);
+    assert_eq!(names2.first().map(String::as_str), Some("q10"));
+    assert_eq!(left2, Some(5));
+    assert_eq!(
+        second["metadata"]["resourceVersion"],
+        first["metadata"]["resourceVersion"]
+    );
+    // Deleting an object of the last page after the list began: the list still shows the
+    // snapshot of its first page (storage answers, the cache has moved on).
+    let (code, _) = server.call("DELETE", &format!("{CMS}/q24"), None).await;
+    assert_eq!(code, 200);
+    let (_, third) = server
+        .call(
+            "GET",
+            &format!("{CMS}?limit=10&continue={}", token2.unwrap()),
+            None,
+        )
+        .await;
+    let (names3, token3, left3) = page(&third);
+    assert_eq!(names3.len(), 5);
+    assert_eq!(names3.last().map(String::as_str), Some("q24"));
+    assert_eq!((token3, left3), (None, None));
+    // A filtered paged list reports no remainingItemCount, as upstream.
+    let (_, filtered) = server
+        .call("GET", &format!("{CMS}?limit=5&labelSelector=app%3Dx"), None)
+        .await;
+    let (names, token, left) = page(&filtered);
+    assert_eq!(names.len(), 5);
+    assert!(token.is_some());
+    assert_eq!(left, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updates_are_optimistic_and_no_op_writes_keep_the_resource_version() {
     let server = Server::start().await;
     let (_, created) = server

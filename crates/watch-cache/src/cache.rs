@@ -107,6 +107,32 @@ impl<T> State<T> {
             .take_while(move |(key, _)| key.starts_with(prefix))
     }
 
+    /// The entries under `prefix` from `start` (inclusive) on, in key order.
+    pub(crate) fn range_from<'a>(
+        &'a self,
+        prefix: &'a str,
+        start: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a Entry<T>)> + 'a {
+        let from = if start > prefix { start } else { prefix };
+        self.objects
+            .range::<str, _>((Bound::Included(from), Bound::Unbounded))
+            .take_while(move |(key, _)| key.starts_with(prefix))
+    }
+
+    /// Whether the objects under `prefix` are still exactly as they were at `revision`: the cache
+    /// has reached it, the window of changes reaches back to it, and no change after it touched
+    /// the prefix. A continued list pinned to `revision` may then be served from memory.
+    pub(crate) fn unchanged_since(&self, prefix: &str, revision: u64) -> bool {
+        self.revision >= revision
+            && self.window_start <= revision
+            && self
+                .history
+                .iter()
+                .rev()
+                .take_while(|change| change.revision > revision)
+                .all(|change| !change.key.starts_with(prefix))
+    }
+
     /// Replaces the whole state with a fresh list at `revision` and closes every watcher: the
     /// changes between the old state and the list are unknown, so nobody can be carried across
     /// (upstream's `Replace` plus the cacher terminating all watchers on re-list).
@@ -307,6 +333,33 @@ mod tests {
         assert_eq!(deleted.and_then(|c| c.prev.clone()).as_deref(), Some(&"v2"));
         assert!(s.get("/a/1").is_none());
         assert_eq!(s.revision(), 13);
+    }
+
+    #[test]
+    fn unchanged_since_looks_only_at_the_prefix_and_the_window() {
+        let mut s = state(3);
+        s.apply("/a/1".into(), 11, Some(Arc::new("x")));
+        s.apply("/b/1".into(), 12, Some(Arc::new("y")));
+        // Only /b changed after 11.
+        assert!(s.unchanged_since("/a/", 11));
+        assert!(!s.unchanged_since("/b/", 11));
+        assert!(s.unchanged_since("/b/", 12));
+        // Not reached yet.
+        assert!(!s.unchanged_since("/a/", 13));
+        // Evicted history: 11 and 12 drop out of a window of 3, so 10 can no longer be vouched for.
+        for revision in 13..=15 {
+            s.apply(format!("/c/{revision}"), revision, Some(Arc::new("z")));
+        }
+        assert!(!s.unchanged_since("/a/", 10));
+        assert!(s.unchanged_since("/a/", 12));
+        let keys: Vec<&String> = s.range_from("/c/", "/c/14").map(|(k, _)| k).collect();
+        assert_eq!(keys, ["/c/14", "/c/15"]);
+        let keys: Vec<&String> = s.range_from("/c/", "/a").map(|(k, _)| k).collect();
+        assert_eq!(
+            keys.len(),
+            3,
+            "a start before the prefix starts at the prefix"
+        );
     }
 
     #[test]

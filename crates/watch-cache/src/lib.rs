@@ -40,6 +40,18 @@ use cache::{Entry, Item, State};
 use reflector::Source;
 
 pub use metrics::Metrics;
+
+/// A page of a paginated list served from the cache (see [`WatchCache::list_page`]).
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<Arc<T>>,
+    /// The key of the page's last object, for the continue token.
+    pub last_key: Option<String>,
+    /// Objects after the page: counted exactly with `count_rest`, else `Some(1)` meaning "more".
+    pub remaining: Option<u64>,
+    /// The snapshot revision the page reflects.
+    pub revision: u64,
+}
 pub use watcher::{everything, Event, Filter, Watcher};
 
 /// Decodes a stored value once, when it enters the cache; every watcher shares the result.
@@ -246,6 +258,53 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
             .map(|(_, entry)| entry.object.clone())
             .collect();
         (items, state.revision())
+    }
+
+    /// One page of a paginated list, as storage would serve it: up to `limit` objects under
+    /// `prefix` that pass `filter`, from the key `start` on (inclusive) when given. `at` pins a
+    /// continued list to its first page's revision: the page is served only when nothing under
+    /// `prefix` changed since (`None` otherwise: read storage). `count_rest` counts every object
+    /// after the page (unfiltered lists report `remainingItemCount`); otherwise the walk stops at
+    /// the first object past the page.
+    pub fn list_page(
+        &self,
+        prefix: &str,
+        start: Option<&str>,
+        at: Option<u64>,
+        limit: usize,
+        filter: &dyn Fn(&T) -> bool,
+        count_rest: bool,
+    ) -> Option<Page<T>> {
+        let state = self.shared.read();
+        if let Some(at) = at {
+            if !state.unchanged_since(prefix, at) {
+                return None;
+            }
+        }
+        let limit = if limit == 0 { usize::MAX } else { limit };
+        let mut items = Vec::new();
+        let mut last_key = None;
+        let mut rest: u64 = 0;
+        for (key, entry) in state.range_from(prefix, start.unwrap_or(prefix)) {
+            if !filter(&entry.object) {
+                continue;
+            }
+            if items.len() < limit {
+                items.push(entry.object.clone());
+                last_key = Some(key.clone());
+            } else {
+                rest += 1;
+                if !count_rest {
+                    break;
+                }
+            }
+        }
+        Some(Page {
+            items,
+            last_key,
+            remaining: (rest > 0).then_some(rest),
+            revision: at.unwrap_or_else(|| state.revision()),
+        })
     }
 
     /// The object at `key`, with the revision the answer reflects.
