@@ -26,6 +26,8 @@ use crate::{selectors, table};
 /// Upstream's `--min-request-timeout`: a watch without `timeoutSeconds` ends after a random time
 /// between this and twice this, so that clients spread their re-watches.
 const MIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(1800);
+/// How long a watch waits for the cache to reach the revision it must start from.
+const CACHE_WAIT: Duration = Duration::from_secs(3);
 
 pub async fn serve(
     state: Arc<State>,
@@ -78,6 +80,28 @@ pub async fn serve(
                     "false",
                     "sendInitialEvents requires setting allowWatchBookmarks to true",
                 ));
+            }
+            // The initial state must be at least as new as asked: the store's current revision
+            // for a consistent start (no resourceVersion), else the given one. Upstream waits
+            // up to 3 s for its cache, then answers 504.
+            let wanted = match query.get("resourceVersion").map(|v| v.trim()) {
+                None | Some("") => Some(
+                    state
+                        .registry
+                        .store()
+                        .current_revision()
+                        .await
+                        .map_err(|err| errors::from_storage(resource, "", err))?,
+                ),
+                Some(_) => rv.filter(|n| *n > 0),
+            };
+            if let Some(wanted) = wanted {
+                if !cache.wait_for_revision(wanted, CACHE_WAIT).await {
+                    return Err(errors::timeout(format!(
+                        "Too large resource version: {wanted}, current: {}",
+                        cache.revision()
+                    )));
+                }
             }
             Start::Now {
                 initial_events: true,

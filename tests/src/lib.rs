@@ -462,14 +462,167 @@ impl Drop for ApiServer {
     }
 }
 
+/// A running `kube-controller-manager` started by a test, talking to an [`ApiServer`] through
+/// its insecure port; killed (by its pid) when dropped, its log tail printed if the test panics.
+pub struct ControllerManager {
+    child: Option<Child>,
+    log_path: PathBuf,
+    _dir: TempDir,
+}
+
+impl ControllerManager {
+    /// Starts the controller manager against `server` with `--leader-elect=false`, no secure
+    /// port, and `extra` flags (which may override those).
+    pub fn start(server: &ApiServer, extra: &[&str]) -> ControllerManager {
+        let dir = match tempfile::Builder::new().prefix("kube-kcm-").tempdir() {
+            Ok(dir) => dir,
+            Err(err) => panic!("creating the controller manager's directory: {err}"),
+        };
+        let log_path = dir.path().join("kube-controller-manager.log");
+        let log = match File::create(&log_path) {
+            Ok(f) => f,
+            Err(err) => panic!("creating {}: {err}", log_path.display()),
+        };
+        let log_err = match log.try_clone() {
+            Ok(f) => f,
+            Err(err) => panic!("{err}"),
+        };
+        let binary = binary("kube-controller-manager", "controller-manager");
+        let mut command = if Path::new(SETPRIV_BINARY).exists() {
+            let mut c = Command::new(SETPRIV_BINARY);
+            c.args(["--pdeathsig", "KILL"]).arg(&binary);
+            c
+        } else {
+            Command::new(&binary)
+        };
+        command
+            .arg(format!("--master={}", server.url()))
+            .args(
+                ["--secure-port=0", "--leader-elect=false"]
+                    .into_iter()
+                    .filter(|default| {
+                        let flag = default.split('=').next().unwrap_or_default();
+                        !extra.iter().any(|e| e.split('=').next() == Some(flag))
+                    }),
+            )
+            .arg("--cert-dir")
+            .arg(dir.path().join("certs"))
+            .args(extra)
+            .env(
+                "RUST_LOG",
+                std::env::var("KCM_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err);
+        let child = match command.spawn() {
+            Ok(child) => child,
+            Err(err) => panic!("spawning {}: {err}", binary.display()),
+        };
+        ControllerManager {
+            child: Some(child),
+            log_path,
+            _dir: dir,
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The exit status, if it has exited.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+}
+
+impl Drop for ControllerManager {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- kube-controller-manager log ({}) ---\n{}\n--- end of log ---",
+                self.log_path.display(),
+                log_tail(&self.log_path)
+            );
+        }
+    }
+}
+
+/// Marks every pod in `namespace` that is not yet Ready as scheduled on `node`, Running and
+/// Ready (the kubelet's job, faked where no kubelet runs). Returns how many it changed.
+pub fn make_pods_ready(server: &ApiServer, namespace: &str, node: &str) -> usize {
+    let list = server.get_json(Some(namespace), "pods");
+    let mut changed = 0;
+    for pod in list["items"].as_array().cloned().unwrap_or_default() {
+        let ready = pod["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        });
+        if ready || pod["metadata"]["deletionTimestamp"].is_string() {
+            continue;
+        }
+        let name = pod["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let now = "2026-01-01T00:00:00Z";
+        let patch = serde_json::json!({
+            "status": {
+                "phase": "Running",
+                "hostIP": "10.0.0.1",
+                "podIP": "10.244.0.10",
+                "startTime": now,
+                "conditions": [
+                    {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+                    {"type": "Initialized", "status": "True", "lastTransitionTime": now},
+                    {"type": "ContainersReady", "status": "True", "lastTransitionTime": now},
+                    {"type": "Ready", "status": "True", "lastTransitionTime": now},
+                ],
+            }
+        });
+        let _ = node;
+        let path = format!("/api/v1/namespaces/{namespace}/pods/{name}/status");
+        let response = server.http(
+            Method::Patch,
+            &path,
+            Some("application/merge-patch+json"),
+            patch.to_string().as_bytes(),
+        );
+        if response.status == 200 {
+            changed += 1;
+        }
+    }
+    changed
+}
+
 /// The `kube-apiserver` binary cargo built, or a panic saying how to build it.
 pub fn apiserver_binary() -> PathBuf {
+    binary("kube-apiserver", "apiserver")
+}
+
+/// A binary of the workspace as cargo built it (debug profile), or a panic saying how to build it.
+pub fn binary(name: &str, package: &str) -> PathBuf {
     let workspace = workspace_root();
     let target = target_dir(std::env::var_os("CARGO_TARGET_DIR").as_deref(), &workspace);
-    let binary = target.join("debug").join("kube-apiserver");
+    let binary = target.join("debug").join(name);
     if !binary.is_file() {
         panic!(
-            "{} does not exist: build it first with `cargo build -p apiserver` (with the same \
+            "{} does not exist: build it first with `cargo build -p {package}` (with the same \
              CARGO_TARGET_DIR as this test run)",
             binary.display()
         );

@@ -399,3 +399,221 @@ mod tests {
         assert_eq!(r.uid.as_deref(), Some("u1"));
     }
 }
+
+/// A recorder of core/v1 Events, as client-go's `tools/record` that most controller-manager
+/// controllers and the kubelet use (and `kubectl describe` lists): an event identical to one
+/// recorded before (same source, object, type, reason and message) bumps that event's `count`
+/// and `lastTimestamp`; more than 10 events about one object with the same reason but different
+/// messages within 10 minutes become one "(combined from similar events): ..." event, as
+/// client-go's `EventCorrelator` does.
+#[derive(Clone)]
+pub struct CoreEventRecorder {
+    tx: mpsc::UnboundedSender<Pending>,
+}
+
+/// client-go's `defaultAggregateMaxEvents` and `defaultAggregateIntervalInSeconds`.
+const AGGREGATE_MAX_EVENTS: usize = 10;
+const AGGREGATE_INTERVAL: Duration = Duration::from_secs(600);
+
+impl CoreEventRecorder {
+    /// `component` is the event source (`replicaset-controller`, `kubelet`), `host` the node
+    /// for node agents.
+    pub fn new(client: &Client, component: &str, host: Option<&str>) -> CoreEventRecorder {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let sink = CoreSink {
+            client: client.clone(),
+            component: component.to_string(),
+            host: host.map(str::to_string),
+            recorded: HashMap::new(),
+            similar: HashMap::new(),
+            spam: HashMap::new(),
+        };
+        tokio::spawn(sink.run(rx));
+        CoreEventRecorder { tx }
+    }
+
+    /// Records an event about `object`; never blocks, never fails the caller.
+    pub fn event(
+        &self,
+        object: &ObjectReference,
+        event_type: EventType,
+        reason: &str,
+        message: &str,
+    ) {
+        tracing::debug!(
+            object = %format!("{}/{}", object.namespace.as_deref().unwrap_or(""), object.name.as_deref().unwrap_or("")),
+            kind = object.kind.as_deref().unwrap_or(""),
+            r#type = event_type.as_str(),
+            %reason,
+            %message,
+            "event"
+        );
+        let _ = self.tx.send(Pending {
+            regarding: object.clone(),
+            related: None,
+            event_type,
+            reason: reason.to_string(),
+            action: String::new(),
+            note: message.to_string(),
+        });
+    }
+
+    pub fn normal(&self, object: &ObjectReference, reason: &str, message: &str) {
+        self.event(object, EventType::Normal, reason, message);
+    }
+
+    pub fn warning(&self, object: &ObjectReference, reason: &str, message: &str) {
+        self.event(object, EventType::Warning, reason, message);
+    }
+}
+
+struct CoreRecorded {
+    namespace: String,
+    name: String,
+    count: i32,
+    first: Timestamp,
+}
+
+struct CoreSink {
+    client: Client,
+    component: String,
+    host: Option<String>,
+    /// Identical events (by the full key, message included) -> the Event that counts them.
+    recorded: HashMap<String, CoreRecorded>,
+    /// (object, type, reason) -> distinct messages seen in the aggregation window, and when the
+    /// window started.
+    similar: HashMap<String, (std::collections::HashSet<String>, Instant)>,
+    spam: HashMap<String, (f64, Instant)>,
+}
+
+impl CoreSink {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Pending>) {
+        while let Some(pending) = rx.recv().await {
+            self.handle(pending).await;
+        }
+    }
+
+    fn allowed(&mut self, object: &str) -> bool {
+        let now = Instant::now();
+        let refill = 1.0 / SPAM_REFILL.as_secs_f64();
+        let (tokens, at) = self
+            .spam
+            .entry(object.to_string())
+            .or_insert((SPAM_BURST, now));
+        *tokens =
+            (*tokens + now.saturating_duration_since(*at).as_secs_f64() * refill).min(SPAM_BURST);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    async fn handle(&mut self, p: Pending) {
+        let object = reference_key(&p.regarding);
+        let aggregate_key = format!(
+            "{}|{object}|{}|{}",
+            self.component,
+            p.event_type.as_str(),
+            p.reason
+        );
+        let mut message = truncate(&p.note, MAX_NOTE_BYTES);
+        let entry = self
+            .similar
+            .entry(aggregate_key.clone())
+            .or_insert_with(|| (std::collections::HashSet::new(), Instant::now()));
+        if entry.1.elapsed() > AGGREGATE_INTERVAL {
+            *entry = (std::collections::HashSet::new(), Instant::now());
+        }
+        entry.0.insert(message.clone());
+        let key = if entry.0.len() > AGGREGATE_MAX_EVENTS {
+            message = format!("(combined from similar events): {message}");
+            aggregate_key
+        } else {
+            format!("{aggregate_key}|{message}")
+        };
+        let now = Timestamp::now();
+        let time = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now);
+        if let Some(recorded) = self.recorded.get_mut(&key) {
+            recorded.count = recorded.count.saturating_add(1);
+            let (namespace, name, count) = (
+                recorded.namespace.clone(),
+                recorded.name.clone(),
+                recorded.count,
+            );
+            let patch = json!({"count": count, "lastTimestamp": time, "message": message});
+            let api: Api<k8s_openapi::api::core::v1::Event> = self.client.api(Some(&namespace));
+            match api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => return,
+                Err(err) if err.is_not_found() => {
+                    // Expired under us: record afresh below.
+                    self.recorded.remove(&key);
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, event = %name, "could not update an event");
+                    return;
+                }
+            }
+        }
+        if !self.allowed(&object) {
+            tracing::debug!(reason = %p.reason, "event dropped by the spam filter");
+            return;
+        }
+        let namespace = p
+            .regarding
+            .namespace
+            .clone()
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or_else(|| "default".to_string());
+        let name = format!(
+            "{}.{:x}",
+            p.regarding.name.as_deref().unwrap_or_default(),
+            now.as_nanosecond()
+        );
+        let event = k8s_openapi::api::core::v1::Event {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            involved_object: p.regarding,
+            reason: Some(p.reason),
+            message: Some(message),
+            type_: Some(p.event_type.as_str().to_string()),
+            count: Some(1),
+            first_timestamp: Some(time.clone()),
+            last_timestamp: Some(time),
+            source: Some(k8s_openapi::api::core::v1::EventSource {
+                component: Some(self.component.clone()),
+                host: self.host.clone(),
+            }),
+            reporting_component: Some(self.component.clone()),
+            reporting_instance: Some(self.host.clone().unwrap_or_default()),
+            ..Default::default()
+        };
+        let api: Api<k8s_openapi::api::core::v1::Event> = self.client.api(Some(&namespace));
+        match api.create(&event).await {
+            Ok(_) => {
+                self.recorded.insert(
+                    key,
+                    CoreRecorded {
+                        namespace,
+                        name,
+                        count: 1,
+                        first: now,
+                    },
+                );
+                // Forget events older than the aggregation window, so the map stays small.
+                let horizon = AGGREGATE_INTERVAL.as_secs() as i64;
+                self.recorded
+                    .retain(|_, r| now.as_second() - r.first.as_second() < horizon * 6);
+            }
+            Err(err) => tracing::warn!(error = %err, event = %name, "could not record an event"),
+        }
+    }
+}

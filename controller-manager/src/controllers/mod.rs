@@ -1,0 +1,76 @@
+//! The controllers, one module each, and the table `--controllers` selects from.
+
+pub mod deployment;
+pub mod garbagecollector;
+pub mod namespace;
+pub mod replicaset;
+pub mod serviceaccount;
+
+use crate::framework::ControllerContext;
+use crate::options::ControllerName;
+
+/// A controller: its names and how to start it.
+pub struct Descriptor {
+    pub name: ControllerName,
+    /// Registers informers and handlers and spawns the workers; returns at once.
+    pub start: fn(&ControllerContext) -> anyhow::Result<()>,
+}
+
+const fn name(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    on_by_default: bool,
+) -> ControllerName {
+    ControllerName {
+        name,
+        aliases,
+        on_by_default,
+    }
+}
+
+/// Every controller this manager has, in upstream's canonical names.
+pub fn all() -> Vec<Descriptor> {
+    vec![
+        Descriptor {
+            name: name("replicaset-controller", &["replicaset"], true),
+            start: replicaset::start_replicaset,
+        },
+        Descriptor {
+            name: name(
+                "replicationcontroller-controller",
+                &["replicationcontroller"],
+                true,
+            ),
+            start: replicaset::start_replication_controller,
+        },
+        Descriptor {
+            name: name("deployment-controller", &["deployment"], true),
+            start: deployment::start,
+        },
+        Descriptor {
+            name: name("garbage-collector-controller", &["garbagecollector"], true),
+            start: garbagecollector::start,
+        },
+        Descriptor {
+            name: name("namespace-controller", &["namespace"], true),
+            start: namespace::start,
+        },
+        Descriptor {
+            name: name("serviceaccount-controller", &["serviceaccount"], true),
+            start: serviceaccount::start_serviceaccount_controller,
+        },
+        Descriptor {
+            name: name(
+                "root-ca-certificate-publisher-controller",
+                &["root-ca-cert-publisher"],
+                true,
+            ),
+            start: serviceaccount::start_root_ca_publisher,
+        },
+    ]
+}
+
+/// Names only, for `--controllers` validation.
+pub fn known() -> Vec<ControllerName> {
+    all().into_iter().map(|d| d.name).collect()
+}

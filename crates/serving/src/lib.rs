@@ -1,0 +1,182 @@
+//! The secure port every daemon but the apiserver serves (upstream's `--secure-port`,
+//! `--bind-address`, `--cert-dir`, `--tls-cert-file`, `--tls-private-key-file`): HTTPS with the
+//! given certificate or a self-signed one generated into the cert dir, answering `/healthz`,
+//! `/livez`, `/readyz` (200 `ok` while the daemon's health check passes, 500 naming the failure
+//! otherwise) and `/metrics` (the process's Prometheus registry).
+//!
+//! Not yet done: upstream delegates authentication and authorization of `/metrics` to the
+//! apiserver (TokenReview, SubjectAccessReview); here every path is readable by any client that
+//! reaches the port, as with upstream's `--authorization-always-allow-paths` for health.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// Where and how to serve.
+#[derive(Clone, Debug)]
+pub struct SecureServing {
+    pub bind_address: std::net::IpAddr,
+    /// 0 disables serving, as upstream.
+    pub port: u16,
+    pub cert_dir: PathBuf,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// The base name of generated files (`kube-controller-manager` -> `kube-controller-manager.crt`).
+    pub name: String,
+}
+
+/// The daemon's health: `Err(reason)` makes /healthz and /readyz answer 500.
+pub type HealthCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// Loads or generates the certificate and starts serving; returns the bound address.
+pub async fn serve(
+    config: SecureServing,
+    health: HealthCheck,
+) -> anyhow::Result<Option<SocketAddr>> {
+    if config.port == 0 {
+        return Ok(None);
+    }
+    let acceptor = tls_acceptor(&config)?;
+    let listener = TcpListener::bind((config.bind_address, config.port))
+        .await
+        .with_context(|| format!("listening on {}:{}", config.bind_address, config.port))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "serving securely");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _peer)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            let health = health.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let health = health.clone();
+                    async move { Ok::<_, std::convert::Infallible>(route(&req, &health)) }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    Ok(Some(addr))
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+fn route(req: &Request<Incoming>, health: &HealthCheck) -> Response<Full<Bytes>> {
+    if req.method() != http::Method::GET {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain; charset=utf-8",
+            "method not allowed\n".into(),
+        );
+    }
+    match req.uri().path() {
+        "/healthz" | "/livez" | "/readyz" => match health() {
+            Ok(()) => text(StatusCode::OK, "text/plain; charset=utf-8", "ok".into()),
+            Err(reason) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain; charset=utf-8",
+                format!("[-]{reason}\nhealthz check failed\n"),
+            ),
+        },
+        "/metrics" => text(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics::global().render(),
+        ),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "404 page not found\n".into(),
+        ),
+    }
+}
+
+fn tls_acceptor(config: &SecureServing) -> anyhow::Result<TlsAcceptor> {
+    let (cert_path, key_path) = match (&config.cert_file, &config.key_file) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        (None, None) => generated(&config.cert_dir, &config.name)?,
+        _ => anyhow::bail!("--tls-cert-file and --tls-private-key-file must be given together"),
+    };
+    let cert_pem =
+        std::fs::read(&cert_path).with_context(|| format!("reading {}", cert_path.display()))?;
+    let key_pem =
+        std::fs::read(&key_path).with_context(|| format!("reading {}", key_path.display()))?;
+    let certs: Vec<_> = rustls::pki_types::pem::PemObject::pem_slice_iter(&cert_pem)
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{} holds no valid PEM certificate", cert_path.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!("{} holds no certificate", cert_path.display());
+    }
+    let key =
+        <rustls::pki_types::PrivateKeyDer as rustls::pki_types::pem::PemObject>::from_pem_slice(
+            &key_pem,
+        )
+        .with_context(|| format!("{} holds no valid PEM private key", key_path.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the serving certificate and key do not match")?;
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(tls)))
+}
+
+/// `<cert_dir>/<name>.crt` and `.key`, generated self-signed for localhost on first use.
+fn generated(cert_dir: &Path, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let cert = cert_dir.join(format!("{name}.crt"));
+    let key = cert_dir.join(format!("{name}.key"));
+    if cert.exists() && key.exists() {
+        return Ok((cert, key));
+    }
+    std::fs::create_dir_all(cert_dir)
+        .with_context(|| format!("creating --cert-dir {}", cert_dir.display()))?;
+    let hosts = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let made = rcgen::generate_simple_self_signed(hosts)
+        .context("generating a self-signed certificate")?;
+    std::fs::write(&cert, made.cert.pem())
+        .with_context(|| format!("writing {}", cert.display()))?;
+    write_private(&key, made.signing_key.serialize_pem().as_bytes())?;
+    tracing::info!(cert = %cert.display(), "generated a self-signed serving certificate");
+    Ok((cert, key))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
