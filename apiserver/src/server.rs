@@ -378,38 +378,10 @@ pub fn tls_acceptor(
 ) -> anyhow::Result<TlsAcceptor> {
     let (cert_path, key_path) = match (cert_file, key_file) {
         (Some(c), Some(k)) => (c.to_path_buf(), k.to_path_buf()),
-        (None, None) => {
-            let cert = cert_dir.join("apiserver.crt");
-            let key = cert_dir.join("apiserver.key");
-            if !cert.exists() || !key.exists() {
-                std::fs::create_dir_all(cert_dir)
-                    .with_context(|| format!("creating --cert-dir {}", cert_dir.display()))?;
-                let generated = rcgen::generate_simple_self_signed(hosts.to_vec())
-                    .context("generating a self-signed serving certificate")?;
-                std::fs::write(&cert, generated.cert.pem())
-                    .with_context(|| format!("writing {}", cert.display()))?;
-                write_private(&key, generated.signing_key.serialize_pem().as_bytes())?;
-                tracing::info!(cert = %cert.display(), "generated a self-signed serving certificate");
-            }
-            (cert, key)
-        }
+        (None, None) => serving::self_signed(cert_dir, "apiserver", hosts)?,
         _ => anyhow::bail!("--tls-cert-file and --tls-private-key-file must be given together"),
     };
-    let cert_pem =
-        std::fs::read(&cert_path).with_context(|| format!("reading {}", cert_path.display()))?;
-    let key_pem =
-        std::fs::read(&key_path).with_context(|| format!("reading {}", key_path.display()))?;
-    let certs: Vec<_> = rustls::pki_types::pem::PemObject::pem_slice_iter(&cert_pem)
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("{} holds no valid PEM certificate", cert_path.display()))?;
-    if certs.is_empty() {
-        anyhow::bail!("{} holds no certificate", cert_path.display());
-    }
-    let key =
-        <rustls::pki_types::PrivateKeyDer as rustls::pki_types::pem::PemObject>::from_pem_slice(
-            &key_pem,
-        )
-        .with_context(|| format!("{} holds no valid PEM private key", key_path.display()))?;
+    let (certs, key) = serving::load_cert_and_key(&cert_path, &key_path)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -426,19 +398,4 @@ pub fn tls_acceptor(
         .context("the serving certificate and key do not match")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }

@@ -111,7 +111,7 @@ impl EventRecorder {
             controller: reporting_controller.to_string(),
             instance: reporting_instance.to_string(),
             cache: HashMap::new(),
-            spam: HashMap::new(),
+            spam: SpamFilter::default(),
         };
         tokio::spawn(sink.run(rx, series_refresh.max(Duration::from_millis(100))));
         EventRecorder { tx }
@@ -155,6 +155,38 @@ impl EventRecorder {
     }
 }
 
+/// client-go's spam filter: a token bucket per object (burst 25, one more every 5 minutes).
+#[derive(Default)]
+struct SpamFilter {
+    buckets: HashMap<String, (f64, Instant)>,
+}
+
+impl SpamFilter {
+    fn allowed(&mut self, object: &str) -> bool {
+        let now = Instant::now();
+        let refill = 1.0 / SPAM_REFILL.as_secs_f64();
+        let (tokens, at) = self
+            .buckets
+            .entry(object.to_string())
+            .or_insert((SPAM_BURST, now));
+        *tokens =
+            (*tokens + now.saturating_duration_since(*at).as_secs_f64() * refill).min(SPAM_BURST);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Drops buckets that have refilled completely: they hold nothing a new one would not.
+    fn forget_idle(&mut self) {
+        let refill_full = SPAM_REFILL.mul_f64(SPAM_BURST);
+        self.buckets.retain(|_, (_, at)| at.elapsed() < refill_full);
+    }
+}
+
 /// client-go's isomorphism key.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -192,8 +224,7 @@ struct Sink {
     controller: String,
     instance: String,
     cache: HashMap<Key, Recorded>,
-    /// Spam filter: tokens per regarding object, and when they were last counted.
-    spam: HashMap<String, (f64, Instant)>,
+    spam: SpamFilter,
 }
 
 impl Sink {
@@ -212,24 +243,6 @@ impl Sink {
                 },
                 _ = tick.tick() => self.flush().await,
             }
-        }
-    }
-
-    fn allowed(&mut self, regarding: &str) -> bool {
-        let now = Instant::now();
-        let refill = 1.0 / SPAM_REFILL.as_secs_f64();
-        let (tokens, at) = self
-            .spam
-            .entry(regarding.to_string())
-            .or_insert((SPAM_BURST, now));
-        *tokens =
-            (*tokens + now.saturating_duration_since(*at).as_secs_f64() * refill).min(SPAM_BURST);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
         }
     }
 
@@ -255,7 +268,7 @@ impl Sink {
                 return;
             }
         }
-        if !self.allowed(&regarding_key) {
+        if !self.spam.allowed(&regarding_key) {
             tracing::debug!(reason = %p.reason, "event dropped by the spam filter");
             return;
         }
@@ -352,8 +365,7 @@ impl Sink {
         }
         self.cache
             .retain(|_, r| r.last_seen.elapsed() < SERIES_WINDOW || r.count != r.written);
-        let refill_full = SPAM_REFILL.mul_f64(SPAM_BURST);
-        self.spam.retain(|_, (_, at)| at.elapsed() < refill_full);
+        self.spam.forget_idle();
     }
 }
 
@@ -371,6 +383,19 @@ fn truncate(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_spam_filter_lets_a_burst_through_then_one_per_refill() {
+        let mut filter = SpamFilter::default();
+        for _ in 0..25 {
+            assert!(filter.allowed("pod-a"));
+        }
+        assert!(!filter.allowed("pod-a"));
+        assert!(filter.allowed("pod-b"), "buckets are per object");
+        tokio::time::advance(SPAM_REFILL).await;
+        assert!(filter.allowed("pod-a"));
+        assert!(!filter.allowed("pod-a"));
+    }
 
     #[test]
     fn notes_are_cut_on_a_character_boundary() {
@@ -426,7 +451,7 @@ impl CoreEventRecorder {
             host: host.map(str::to_string),
             recorded: HashMap::new(),
             similar: HashMap::new(),
-            spam: HashMap::new(),
+            spam: SpamFilter::default(),
         };
         tokio::spawn(sink.run(rx));
         CoreEventRecorder { tx }
@@ -483,31 +508,13 @@ struct CoreSink {
     /// (object, type, reason) -> distinct messages seen in the aggregation window, and when the
     /// window started.
     similar: HashMap<String, (std::collections::HashSet<String>, Instant)>,
-    spam: HashMap<String, (f64, Instant)>,
+    spam: SpamFilter,
 }
 
 impl CoreSink {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Pending>) {
         while let Some(pending) = rx.recv().await {
             self.handle(pending).await;
-        }
-    }
-
-    fn allowed(&mut self, object: &str) -> bool {
-        let now = Instant::now();
-        let refill = 1.0 / SPAM_REFILL.as_secs_f64();
-        let (tokens, at) = self
-            .spam
-            .entry(object.to_string())
-            .or_insert((SPAM_BURST, now));
-        *tokens =
-            (*tokens + now.saturating_duration_since(*at).as_secs_f64() * refill).min(SPAM_BURST);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
         }
     }
 
@@ -560,7 +567,7 @@ impl CoreSink {
                 }
             }
         }
-        if !self.allowed(&object) {
+        if !self.spam.allowed(&object) {
             tracing::debug!(reason = %p.reason, "event dropped by the spam filter");
             return;
         }
@@ -612,6 +619,7 @@ impl CoreSink {
                 let horizon = AGGREGATE_INTERVAL.as_secs() as i64;
                 self.recorded
                     .retain(|_, r| now.as_second() - r.first.as_second() < horizon * 6);
+                self.spam.forget_idle();
             }
             Err(err) => tracing::warn!(error = %err, event = %name, "could not record an event"),
         }

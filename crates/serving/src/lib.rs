@@ -21,6 +21,43 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+/// A daemon's `main` after flag parsing: logs to stderr at upstream's `-v` levels (0-1 info, 2-4
+/// debug, 5+ trace; `RUST_LOG` overrides), runs `run` on a multi-threaded runtime, and turns its
+/// error into one line on stderr and a failing exit code.
+pub fn run_daemon<F>(name: &str, verbosity: u8, run: F) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let level = match verbosity {
+        0..=1 => "info",
+        2..=4 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("{name}: cannot start the async runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{name}: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Where and how to serve.
 #[derive(Clone, Debug)]
 pub struct SecureServing {
@@ -118,24 +155,14 @@ fn route(req: &Request<Incoming>, health: &HealthCheck) -> Response<Full<Bytes>>
 fn tls_acceptor(config: &SecureServing) -> anyhow::Result<TlsAcceptor> {
     let (cert_path, key_path) = match (&config.cert_file, &config.key_file) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
-        (None, None) => generated(&config.cert_dir, &config.name)?,
+        (None, None) => self_signed(
+            &config.cert_dir,
+            &config.name,
+            &["localhost".into(), "127.0.0.1".into()],
+        )?,
         _ => anyhow::bail!("--tls-cert-file and --tls-private-key-file must be given together"),
     };
-    let cert_pem =
-        std::fs::read(&cert_path).with_context(|| format!("reading {}", cert_path.display()))?;
-    let key_pem =
-        std::fs::read(&key_path).with_context(|| format!("reading {}", key_path.display()))?;
-    let certs: Vec<_> = rustls::pki_types::pem::PemObject::pem_slice_iter(&cert_pem)
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("{} holds no valid PEM certificate", cert_path.display()))?;
-    if certs.is_empty() {
-        anyhow::bail!("{} holds no certificate", cert_path.display());
-    }
-    let key =
-        <rustls::pki_types::PrivateKeyDer as rustls::pki_types::pem::PemObject>::from_pem_slice(
-            &key_pem,
-        )
-        .with_context(|| format!("{} holds no valid PEM private key", key_path.display()))?;
+    let (certs, key) = load_cert_and_key(&cert_path, &key_path)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -147,8 +174,39 @@ fn tls_acceptor(config: &SecureServing) -> anyhow::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(tls)))
 }
 
-/// `<cert_dir>/<name>.crt` and `.key`, generated self-signed for localhost on first use.
-fn generated(cert_dir: &Path, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+/// A serving certificate chain and its key from PEM files, with errors naming the file.
+pub fn load_cert_and_key(
+    cert_path: &Path,
+    key_path: &Path,
+) -> anyhow::Result<(
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+)> {
+    let cert_pem =
+        std::fs::read(cert_path).with_context(|| format!("reading {}", cert_path.display()))?;
+    let key_pem =
+        std::fs::read(key_path).with_context(|| format!("reading {}", key_path.display()))?;
+    let certs: Vec<_> = rustls::pki_types::pem::PemObject::pem_slice_iter(&cert_pem)
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{} holds no valid PEM certificate", cert_path.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!("{} holds no certificate", cert_path.display());
+    }
+    let key =
+        <rustls::pki_types::PrivateKeyDer as rustls::pki_types::pem::PemObject>::from_pem_slice(
+            &key_pem,
+        )
+        .with_context(|| format!("{} holds no valid PEM private key", key_path.display()))?;
+    Ok((certs, key))
+}
+
+/// `<cert_dir>/<name>.crt` and `.key`: reused when present, else generated self-signed for
+/// `hosts` (upstream daemons do the same into `--cert-dir`).
+pub fn self_signed(
+    cert_dir: &Path,
+    name: &str,
+    hosts: &[String],
+) -> anyhow::Result<(PathBuf, PathBuf)> {
     let cert = cert_dir.join(format!("{name}.crt"));
     let key = cert_dir.join(format!("{name}.key"));
     if cert.exists() && key.exists() {
@@ -156,9 +214,8 @@ fn generated(cert_dir: &Path, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> 
     }
     std::fs::create_dir_all(cert_dir)
         .with_context(|| format!("creating --cert-dir {}", cert_dir.display()))?;
-    let hosts = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-    let made = rcgen::generate_simple_self_signed(hosts)
-        .context("generating a self-signed certificate")?;
+    let made = rcgen::generate_simple_self_signed(hosts.to_vec())
+        .context("generating a self-signed serving certificate")?;
     std::fs::write(&cert, made.cert.pem())
         .with_context(|| format!("writing {}", cert.display()))?;
     write_private(&key, made.signing_key.serialize_pem().as_bytes())?;
@@ -166,7 +223,8 @@ fn generated(cert_dir: &Path, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> 
     Ok((cert, key))
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Writes a secret (a private key) readable by its owner only.
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()

@@ -58,8 +58,12 @@ async fn follow(
     // lists and bookmarks from it), so progress is due every interval, idle or not.
     let mut told = last;
     let mut told_at = tokio::time::Instant::now();
+    // An idle interval always earns a report, even at an unchanged revision.
+    let mut idle = false;
     loop {
-        if !progress_interval.is_zero() && told < last && told_at.elapsed() >= progress_interval {
+        let due = idle || (told < last && told_at.elapsed() >= progress_interval);
+        idle = false;
+        if !progress_interval.is_zero() && due {
             if tx
                 .send(Ok(WatchEvent::Progress { revision: last }))
                 .await
@@ -76,17 +80,7 @@ async fn follow(
             tokio::time::timeout(progress_interval, feed.recv()).await
         };
         match received {
-            Err(_idle) => {
-                if tx
-                    .send(Ok(WatchEvent::Progress { revision: last }))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                told = last;
-                told_at = tokio::time::Instant::now();
-            }
+            Err(_elapsed) => idle = true,
             Ok(Ok(batch)) => {
                 for event in batch.iter() {
                     let revision = event.revision();
