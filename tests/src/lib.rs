@@ -382,29 +382,12 @@ impl ApiServer {
         // An empty kubeconfig of our own: with none at all, older kubectl warns on stderr.
         std::fs::write(home.join("kubeconfig"), "apiVersion: v1\nkind: Config\n")
             .context("writing the kubeconfig")?;
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .with_context(|| format!("opening {}", self.log_path.display()))?;
-        let log_err = log.try_clone().context("duplicating the log handle")?;
         let binary = apiserver_binary();
-        // Under setpriv the server dies with the test thread that spawned it, so an aborted
-        // test run leaves no server behind.
-        let mut command = if Path::new(SETPRIV_BINARY).exists() {
-            let mut c = Command::new(SETPRIV_BINARY);
-            c.args(["--pdeathsig", "KILL"]).arg(&binary);
-            c
-        } else {
-            Command::new(&binary)
-        };
+        let mut command = daemon_command(&binary, &self.log_path)?;
         command
             .arg("--data-dir")
             .arg(self.dir.path().join("data"))
-            .args(["--insecure-port", &self.port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err);
+            .args(["--insecure-port", &self.port.to_string()]);
         if let Some(etcd) = &self.etcd {
             command.args(["--etcd-servers", &etcd.endpoints().join(",")]);
         }
@@ -479,21 +462,10 @@ impl ControllerManager {
             Err(err) => panic!("creating the controller manager's directory: {err}"),
         };
         let log_path = dir.path().join("kube-controller-manager.log");
-        let log = match File::create(&log_path) {
-            Ok(f) => f,
-            Err(err) => panic!("creating {}: {err}", log_path.display()),
-        };
-        let log_err = match log.try_clone() {
-            Ok(f) => f,
-            Err(err) => panic!("{err}"),
-        };
         let binary = binary("kube-controller-manager", "controller-manager");
-        let mut command = if Path::new(SETPRIV_BINARY).exists() {
-            let mut c = Command::new(SETPRIV_BINARY);
-            c.args(["--pdeathsig", "KILL"]).arg(&binary);
-            c
-        } else {
-            Command::new(&binary)
+        let mut command = match daemon_command(&binary, &log_path) {
+            Ok(command) => command,
+            Err(err) => panic!("{err:#}"),
         };
         command
             .arg(format!("--master={}", server.url()))
@@ -511,10 +483,7 @@ impl ControllerManager {
             .env(
                 "RUST_LOG",
                 std::env::var("KCM_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err);
+            );
         let child = match command.spawn() {
             Ok(child) => child,
             Err(err) => panic!("spawning {}: {err}", binary.display()),
@@ -608,6 +577,27 @@ pub fn make_pods_ready(server: &ApiServer, namespace: &str, node: &str) -> usize
         }
     }
     changed
+}
+
+/// A command for one of our daemons with stdout and stderr appended to `log_path`. Under setpriv
+/// the daemon dies with the test thread that spawned it, so an aborted test run leaves nothing
+/// behind.
+fn daemon_command(binary: &Path, log_path: &Path) -> anyhow::Result<Command> {
+    let log = File::options()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
+    let log_err = log.try_clone().context("duplicating the log handle")?;
+    let mut command = if Path::new(SETPRIV_BINARY).exists() {
+        let mut c = Command::new(SETPRIV_BINARY);
+        c.args(["--pdeathsig", "KILL"]).arg(binary);
+        c
+    } else {
+        Command::new(binary)
+    };
+    command.stdin(Stdio::null()).stdout(log).stderr(log_err);
+    Ok(command)
 }
 
 /// The `kube-apiserver` binary cargo built, or a panic saying how to build it.
