@@ -61,6 +61,9 @@ pub struct Options {
     pub concurrent_service_endpoint_syncs: usize,
     #[arg(long, default_value_t = 20)]
     pub concurrent_gc_syncs: usize,
+    /// The maximum number of endpoints added to an EndpointSlice.
+    #[arg(long, default_value_t = 100)]
+    pub max_endpoints_per_slice: usize,
     #[arg(long, default_value_t = 10)]
     pub concurrent_namespace_syncs: usize,
     #[arg(long, default_value_t = 5)]

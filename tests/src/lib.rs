@@ -532,6 +532,8 @@ impl Drop for ControllerManager {
     }
 }
 
+static FAKE_POD_IPS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// Marks every pod in `namespace` that is not yet Ready as scheduled on `node`, Running and
 /// Ready (the kubelet's job, faked where no kubelet runs). Returns how many it changed.
 pub fn make_pods_ready(server: &ApiServer, namespace: &str, node: &str) -> usize {
@@ -550,11 +552,16 @@ pub fn make_pods_ready(server: &ApiServer, namespace: &str, node: &str) -> usize
             .unwrap_or_default()
             .to_string();
         let now = "2026-01-01T00:00:00Z";
+        // Every faked pod gets an address of its own, as a CNI plugin would give.
+        let n = FAKE_POD_IPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let existing = pod["status"]["podIP"].as_str().map(str::to_string);
+        let ip = existing.unwrap_or_else(|| format!("10.244.{}.{}", (n / 250) % 250, n % 250 + 2));
         let patch = serde_json::json!({
             "status": {
                 "phase": "Running",
                 "hostIP": "10.0.0.1",
-                "podIP": "10.244.0.10",
+                "podIP": ip,
+                "podIPs": [{"ip": ip}],
                 "startTime": now,
                 "conditions": [
                     {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},

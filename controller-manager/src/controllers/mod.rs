@@ -1,6 +1,7 @@
 //! The controllers, one module each, and the table `--controllers` selects from.
 
 pub mod deployment;
+pub mod endpoints;
 pub mod garbagecollector;
 pub mod namespace;
 pub mod replicaset;
@@ -54,6 +55,14 @@ pub fn all() -> Vec<Descriptor> {
         Descriptor {
             name: name("namespace-controller", &["namespace"], true),
             start: namespace::start,
+        },
+        Descriptor {
+            name: name("endpoints-controller", &["endpoint"], true),
+            start: endpoints::start_endpoints,
+        },
+        Descriptor {
+            name: name("endpointslice-controller", &["endpointslice"], true),
+            start: endpoints::start_endpointslices,
         },
         Descriptor {
             name: name("serviceaccount-controller", &["serviceaccount"], true),
