@@ -4,6 +4,8 @@ pub mod deployment;
 pub mod endpoints;
 pub mod garbagecollector;
 pub mod namespace;
+pub mod nodeipam;
+pub mod podgc;
 pub mod replicaset;
 pub mod serviceaccount;
 
@@ -63,6 +65,14 @@ pub fn all() -> Vec<Descriptor> {
         Descriptor {
             name: name("endpointslice-controller", &["endpointslice"], true),
             start: endpoints::start_endpointslices,
+        },
+        Descriptor {
+            name: name("node-ipam-controller", &["nodeipam"], true),
+            start: nodeipam::start,
+        },
+        Descriptor {
+            name: name("pod-garbage-collector-controller", &["podgc"], true),
+            start: podgc::start,
         },
         Descriptor {
             name: name("serviceaccount-controller", &["serviceaccount"], true),
