@@ -126,3 +126,129 @@ fn pod_gc_removes_excess_terminated_and_orphaned_pods() {
     });
     assert_eq!(left, ["done-2", "running"]);
 }
+
+fn renew_time() -> String {
+    // MicroTime, as kubelets write it.
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%S.%6NZ"])
+        .output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_node_whose_lease_stops_is_tainted_and_its_intolerant_pods_evicted() {
+    let server = ApiServer::start_with(Backend::Embedded, |_| {
+        // Without the 300 s default tolerations, an intolerant pod goes at once.
+        vec!["--disable-admission-plugins=DefaultTolerationSeconds".into()]
+    });
+    apply(
+        &server,
+        "n1.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n",
+    );
+    let status = format!(
+        r#"{{"status":{{"conditions":[{{"type":"Ready","status":"True","reason":"KubeletReady","lastHeartbeatTime":"{t}","lastTransitionTime":"{t}"}}]}}}}"#,
+        t = renew_time()
+            .get(..19)
+            .map(|s| format!("{s}Z"))
+            .unwrap_or_default()
+    );
+    let out = server.kubectl([
+        "patch",
+        "node",
+        "n1",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &status,
+    ]);
+    assert!(out.status.success(), "{}", e2e::stderr(&out));
+    apply(
+        &server,
+        "lease.yaml",
+        &format!(
+            "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {{name: n1, namespace: kube-node-lease}}\nspec: {{holderIdentity: n1, leaseDurationSeconds: 40, renewTime: '{}'}}\n",
+            renew_time()
+        ),
+    );
+    for (name, tolerations) in [
+        ("intolerant", "[]".to_string()),
+        (
+            "patient",
+            "[{key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 3600}]".to_string(),
+        ),
+    ] {
+        apply(
+            &server,
+            &format!("{name}.yaml"),
+            &format!(
+                "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec: {{nodeName: n1, tolerations: {tolerations}, containers: [{{name: c, image: busybox}}]}}\n"
+            ),
+        );
+    }
+    let _kcm = ControllerManager::start(
+        &server,
+        &[
+            "--controllers=node-lifecycle-controller,taint-eviction-controller",
+            "--node-monitor-grace-period=4s",
+            "--node-monitor-period=500ms",
+        ],
+    );
+    let taints = || {
+        e2e::stdout(&server.kubectl_unchecked([
+            "get",
+            "node",
+            "n1",
+            "-o",
+            "jsonpath={.spec.taints[*].key}",
+        ]))
+    };
+    // While the lease is renewed, longer than the grace period, the node stays healthy.
+    let renewing_until = std::time::Instant::now() + Duration::from_secs(7);
+    while std::time::Instant::now() < renewing_until {
+        let patch = format!(r#"{{"spec":{{"renewTime":"{}"}}}}"#, renew_time());
+        let out = server.kubectl([
+            "patch",
+            "lease",
+            "n1",
+            "-n",
+            "kube-node-lease",
+            "--type=merge",
+            "-p",
+            &patch,
+        ]);
+        assert!(out.status.success(), "{}", e2e::stderr(&out));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(taints(), "", "a node renewing its lease is not tainted");
+    // The lease stops: Unknown, tainted, and the intolerant pod evicted.
+    wait_for("the unreachable taints", Duration::from_secs(20), || {
+        (taints() == "node.kubernetes.io/unreachable node.kubernetes.io/unreachable").then_some(())
+    });
+    let reason = server.kubectl_stdout([
+        "get", "node", "n1", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}/{.status.conditions[?(@.type==\"Ready\")].reason}",
+    ]);
+    assert_eq!(reason, "Unknown/NodeStatusUnknown");
+    // Evicted = deleted gracefully: with no kubelet to finish it, it stays Terminating, as
+    // upstream's pods on an unreachable node do.
+    let terminating = || {
+        e2e::stdout(&server.kubectl_unchecked([
+            "get",
+            "pods",
+            "-o",
+            "jsonpath={range .items[?(@.metadata.deletionTimestamp)]}{.metadata.name} {end}",
+        ]))
+    };
+    wait_for(
+        "the intolerant pod to be evicted",
+        Duration::from_secs(20),
+        || (terminating().trim() == "intolerant").then_some(()),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        terminating().trim(),
+        "intolerant",
+        "the patient pod tolerates the taint for an hour"
+    );
+}

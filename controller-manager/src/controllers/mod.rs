@@ -5,6 +5,7 @@ pub mod endpoints;
 pub mod garbagecollector;
 pub mod namespace;
 pub mod nodeipam;
+pub mod nodelifecycle;
 pub mod podgc;
 pub mod replicaset;
 pub mod serviceaccount;
@@ -69,6 +70,14 @@ pub fn all() -> Vec<Descriptor> {
         Descriptor {
             name: name("node-ipam-controller", &["nodeipam"], true),
             start: nodeipam::start,
+        },
+        Descriptor {
+            name: name("node-lifecycle-controller", &["nodelifecycle"], true),
+            start: nodelifecycle::start,
+        },
+        Descriptor {
+            name: name("taint-eviction-controller", &[], true),
+            start: nodelifecycle::start_taint_eviction,
         },
         Descriptor {
             name: name("pod-garbage-collector-controller", &["podgc"], true),
