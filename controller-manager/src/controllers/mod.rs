@@ -1,14 +1,20 @@
 //! The controllers, one module each, and the table `--controllers` selects from.
 
+pub mod certificates;
+pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod garbagecollector;
+pub mod job;
 pub mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod podgc;
+pub mod pvbinder;
 pub mod replicaset;
 pub mod serviceaccount;
+pub mod statefulset;
 
 use crate::framework::ControllerContext;
 use crate::options::ControllerName;
@@ -50,6 +56,54 @@ pub fn all() -> Vec<Descriptor> {
         Descriptor {
             name: name("deployment-controller", &["deployment"], true),
             start: deployment::start,
+        },
+        Descriptor {
+            name: name("statefulset-controller", &["statefulset"], true),
+            start: statefulset::start,
+        },
+        Descriptor {
+            name: name("daemonset-controller", &["daemonset"], true),
+            start: daemonset::start,
+        },
+        Descriptor {
+            name: name("job-controller", &["job"], true),
+            start: job::start,
+        },
+        Descriptor {
+            name: name("cronjob-controller", &["cronjob"], true),
+            start: cronjob::start,
+        },
+        Descriptor {
+            name: name(
+                "ttl-after-finished-controller",
+                &["ttl-after-finished"],
+                true,
+            ),
+            start: job::start_ttl_after_finished,
+        },
+        Descriptor {
+            name: name(
+                "persistentvolume-binder-controller",
+                &["persistentvolume-binder"],
+                true,
+            ),
+            start: pvbinder::start,
+        },
+        Descriptor {
+            name: name(
+                "certificatesigningrequest-signing-controller",
+                &["csrsigning"],
+                true,
+            ),
+            start: certificates::start_signing,
+        },
+        Descriptor {
+            name: name(
+                "certificatesigningrequest-approving-controller",
+                &["csrapproving"],
+                true,
+            ),
+            start: certificates::start_approving,
         },
         Descriptor {
             name: name("garbage-collector-controller", &["garbagecollector"], true),

@@ -1,0 +1,7 @@
+//! pvbinder controller (being written).
+
+use crate::framework::ControllerContext;
+
+pub fn start(_ctx: &ControllerContext) -> anyhow::Result<()> {
+    Ok(())
+}
