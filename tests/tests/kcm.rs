@@ -120,3 +120,80 @@ fn the_secure_port_serves_health_and_metrics() {
         "{metrics}"
     );
 }
+
+fn pods_of(server: &ApiServer, selector: &str) -> Vec<String> {
+    let out = server.kubectl_unchecked([
+        "get",
+        "pods",
+        "-l",
+        selector,
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ]);
+    let mut names: Vec<String> = e2e::stdout(&out)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn two_controller_managers_one_leader_and_a_clean_takeover() {
+    let server = ApiServer::start(Backend::Embedded);
+    let flags = [
+        "--leader-elect=true",
+        "--leader-elect-lease-duration=4s",
+        "--leader-elect-renew-deadline=3s",
+        "--leader-elect-retry-period=500ms",
+        "--controllers=replicaset-controller",
+    ];
+    let mut a = ControllerManager::start(&server, &flags);
+    let mut b = ControllerManager::start(&server, &flags);
+    let log = |kcm: &ControllerManager| std::fs::read_to_string(kcm.log_path()).unwrap_or_default();
+    let leading = |kcm: &ControllerManager| log(kcm).contains("started controller");
+    wait_for("a leader", Duration::from_secs(20), || {
+        (leading(&a) || leading(&b)).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        leading(&a) != leading(&b),
+        "exactly one manager runs controllers"
+    );
+
+    let rs = server.write_file(
+        "rs.yaml",
+        "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: web}\nspec:\n  replicas: 3\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: busybox}]}\n",
+    );
+    let out = server.kubectl(["apply", "-f", rs.to_str().unwrap_or_default()]);
+    assert!(out.status.success(), "{}", e2e::stderr(&out));
+    wait_for("3 pods", Duration::from_secs(20), || {
+        (pods_of(&server, "app=web").len() == 3).then_some(())
+    });
+
+    // kill -9 the leader; the other takes over and finishes a scale-up without duplicates.
+    let (leader, follower) = if leading(&a) {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    assert!(
+        !leading(follower),
+        "the follower has not started controllers"
+    );
+    leader.kill();
+    let out = server.kubectl(["scale", "replicaset", "web", "--replicas=6"]);
+    assert!(out.status.success(), "{}", e2e::stderr(&out));
+    wait_for("the follower to take over", Duration::from_secs(20), || {
+        leading(follower).then_some(())
+    });
+    wait_for("6 pods", Duration::from_secs(20), || {
+        (pods_of(&server, "app=web").len() == 6).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        pods_of(&server, "app=web").len(),
+        6,
+        "no duplicate pods after the takeover"
+    );
+}
