@@ -20,7 +20,7 @@ ETCD_SERVERS=${ETCD_SERVERS:-}
 
 deploy/install-deps.sh
 echo "local-up: building release binaries (first build takes a few minutes)"
-cargo build --release --locked -p apiserver
+cargo build --release --locked -p apiserver -p controller-manager
 
 mkdir -p "$LOCAL_UP_DIR"
 args=(--data-dir "$LOCAL_UP_DIR/data" --cert-dir "$LOCAL_UP_DIR/certs"
@@ -50,7 +50,8 @@ EOF
 pids=()
 cleanup() {
     echo "local-up: stopping"
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    # Newest first: clients stop before the apiserver they talk to.
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[$i]}" 2>/dev/null || true; done
     wait || true
 }
 trap cleanup EXIT INT TERM
@@ -63,6 +64,12 @@ printf 'local-up: waiting for the apiserver to be ready'
 for _ in $(seq 1 120); do
     if curl -fsS "http://127.0.0.1:$INSECURE_PORT/readyz" >/dev/null 2>&1; then
         echo
+        echo "local-up: starting kube-controller-manager (log: $LOCAL_UP_DIR/kube-controller-manager.log)"
+        target/release/kube-controller-manager \
+            --kubeconfig "$LOCAL_UP_DIR/kubeconfig" --secure-port 0 \
+            --cert-dir "$LOCAL_UP_DIR/certs" \
+            >"$LOCAL_UP_DIR/kube-controller-manager.log" 2>&1 &
+        pids+=($!)
         cat <<EOF
 local-up: the cluster is up.
 

@@ -263,8 +263,12 @@ impl LeaderElector {
         tx.send_replace(false);
         self.status.set(0.0);
         if outcome == Outcome::Released && self.config.release_on_cancel {
-            if let Err(err) = self.release().await {
-                tracing::warn!(error = %err, "releasing the lease failed");
+            // Bounded: on shutdown the apiserver may already be gone, and then the lease just
+            // expires as it would after a crash.
+            match tokio::time::timeout(self.config.retry_period, self.release()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::warn!(error = %err, "releasing the lease failed"),
+                Err(_) => tracing::warn!("releasing the lease timed out"),
             }
         }
         outcome
