@@ -91,15 +91,11 @@ pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
             }
         });
     }
-    let mut stop = ctx.stop.clone();
+    let stop = ctx.stop.clone();
     let workers = ctx.options.concurrent_cron_job_syncs;
     tokio::spawn(async move {
         let synced = async { cronjobs.wait_synced().await && jobs.wait_synced().await };
-        let synced = tokio::select! {
-            synced = synced => synced,
-            _ = stop.wait_for(|s| *s) => false,
-        };
-        if !synced {
+        if !crate::framework::wait_for_caches(stop, synced).await {
             return;
         }
         run_workers(COMPONENT, queue, workers, move |key: String| {

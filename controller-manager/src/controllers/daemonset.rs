@@ -135,7 +135,7 @@ pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
     }
     // Acting on half-listed caches would create pods that already exist.
     let workers = ctx.options.concurrent_daemonset_syncs;
-    let mut stop = ctx.stop.clone();
+    let stop = ctx.stop.clone();
     tokio::spawn(async move {
         let synced = async {
             daemonsets.wait_synced().await
@@ -143,11 +143,7 @@ pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
                 && nodes.wait_synced().await
                 && revisions.wait_synced().await
         };
-        let synced = tokio::select! {
-            synced = synced => synced,
-            _ = stop.wait_for(|s| *s) => false,
-        };
-        if !synced {
+        if !crate::framework::wait_for_caches(stop, synced).await {
             return;
         }
         run_workers(COMPONENT, queue, workers, move |key: String| {

@@ -122,15 +122,11 @@ pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
             Event::Delete(deleted) => c.pod_deleted(deleted.object()),
         });
     }
-    let mut stop = ctx.stop.clone();
+    let stop = ctx.stop.clone();
     let workers = ctx.options.concurrent_job_syncs;
     tokio::spawn(async move {
         let synced = async { jobs.wait_synced().await && pods.wait_synced().await };
-        let synced = tokio::select! {
-            synced = synced => synced,
-            _ = stop.wait_for(|s| *s) => false,
-        };
-        if !synced {
+        if !crate::framework::wait_for_caches(stop, synced).await {
             return;
         }
         let c = controller.clone();

@@ -115,14 +115,10 @@ fn start<K: ReplicaOwner>(ctx: &ControllerContext, workers: usize) -> anyhow::Re
     }
     // Acting on a half-listed pod cache would create pods that already exist (upstream's
     // WaitForNamedCacheSync).
-    let mut stop = ctx.stop.clone();
+    let stop = ctx.stop.clone();
     tokio::spawn(async move {
         let synced = async { owners.wait_synced().await && pods.wait_synced().await };
-        let synced = tokio::select! {
-            synced = synced => synced,
-            _ = stop.wait_for(|s| *s) => false,
-        };
-        if !synced {
+        if !crate::framework::wait_for_caches(stop, synced).await {
             return;
         }
         run_workers(K::COMPONENT, queue, workers, move |key: String| {

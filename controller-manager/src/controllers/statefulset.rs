@@ -131,7 +131,7 @@ pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
         });
     }
     // Acting on half-listed caches would recreate pods and revisions that exist.
-    let mut stop = ctx.stop.clone();
+    let stop = ctx.stop.clone();
     let workers = ctx.options.concurrent_statefulset_syncs;
     tokio::spawn(async move {
         let synced = async {
@@ -140,11 +140,7 @@ pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
                 && revisions.wait_synced().await
                 && claims.wait_synced().await
         };
-        let synced = tokio::select! {
-            synced = synced => synced,
-            _ = stop.wait_for(|s| *s) => false,
-        };
-        if !synced {
+        if !crate::framework::wait_for_caches(stop, synced).await {
             return;
         }
         run_workers(COMPONENT, queue, workers, move |key: String| {

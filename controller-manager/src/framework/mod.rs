@@ -66,6 +66,19 @@ where
     }
 }
 
+/// Waits until `synced` (the caches a controller reads have their first lists) or until the
+/// context stops, then `false`. Controllers start their workers only on `true`: acting on
+/// half-listed caches would re-create objects that already exist.
+pub async fn wait_for_caches(
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    synced: impl Future<Output = bool>,
+) -> bool {
+    tokio::select! {
+        synced = synced => synced,
+        _ = stop.wait_for(|stopped| *stopped) => false,
+    }
+}
+
 /// Shuts `queue` down when the context stops.
 pub fn stop_queue_on_shutdown(ctx: &ControllerContext, queue: Queue<String>) {
     let mut stop = ctx.stop.clone();

@@ -73,14 +73,10 @@ pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
         jobs: jobs.clone(),
         queue: queue.clone(),
     });
-    let mut stop = ctx.stop.clone();
+    let stop = ctx.stop.clone();
     let workers = ctx.options.concurrent_ttl_after_finished_syncs;
     tokio::spawn(async move {
-        let synced = tokio::select! {
-            synced = jobs.wait_synced() => synced,
-            _ = stop.wait_for(|s| *s) => false,
-        };
-        if !synced {
+        if !crate::framework::wait_for_caches(stop, jobs.wait_synced()).await {
             return;
         }
         run_workers(COMPONENT, queue, workers, move |key: String| {
