@@ -9,6 +9,9 @@ need=()
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+# protoc's well-known types (google/protobuf/descriptor.proto, ...) that etcd-client's protos
+# import: protobuf-compiler only recommends them, and apt here installs no recommends.
+[[ -f /usr/include/google/protobuf/descriptor.proto ]] || need+=(libprotobuf-dev)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v gcc >/dev/null 2>&1 || need+=(build-essential)
 command -v curl >/dev/null 2>&1 || need+=(curl)
@@ -19,7 +22,7 @@ if ((${#need[@]})); then
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${need[@]}"
 else
-    echo "install-deps: etcd, etcdctl, protoc, setpriv, gcc, curl already present"
+    echo "install-deps: etcd, etcdctl, protoc (+ its includes), setpriv, gcc, curl already present"
 fi
 
 # The end-to-end tests (crate e2e, tests/) drive the apiserver with the Python `kubernetes`

@@ -451,3 +451,61 @@ fn template_change_rolls_pods_one_node_at_a_time() {
     assert_eq!(numbers.len(), 2, "{revisions}");
     assert!(numbers.contains(&2), "{numbers:?}");
 }
+
+#[test]
+fn a_template_the_api_refuses_is_reported_while_other_sets_keep_working() {
+    let (server, _kcm) = start();
+    server.kubectl(["create", "namespace", "locked"]);
+    server.kubectl(["create", "namespace", "open"]);
+    // PodSecurity "restricted" refuses the plain pods of this template; the DaemonSet itself is
+    // accepted (kubectl prints the warning on stderr).
+    server.kubectl([
+        "label",
+        "namespace",
+        "locked",
+        "pod-security.kubernetes.io/enforce=restricted",
+    ]);
+    add_node(&server, "n1", "", "");
+    let path = server.write_file(
+        "locked.yaml",
+        &daemon_set("agent", "locked", "registry.k8s.io/pause:3.10", ""),
+    );
+    let path = path.display().to_string();
+    let out = server.kubectl_unchecked(["apply", "-f", path.as_str()]);
+    assert!(out.status.success(), "{}", e2e::stderr(&out));
+    apply(
+        &server,
+        "open.yaml",
+        &daemon_set("agent", "open", "registry.k8s.io/pause:3.10", ""),
+    );
+
+    let event = wait_for("a FailedCreate warning", TIMEOUT, || {
+        server.get_json(Some("locked"), "events")["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|e| e["reason"] == "FailedCreate").cloned())
+    });
+    assert_eq!(event["type"], "Warning", "{event}");
+    assert_eq!(event["involvedObject"]["kind"], "DaemonSet", "{event}");
+    assert_eq!(event["source"]["component"], "daemonset-controller", "{event}");
+    let message = event["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("Error creating: "), "{message}");
+    assert!(message.contains("forbidden"), "{message}");
+    assert!(live_pods(&server, "locked", "agent").is_empty());
+
+    // The other DaemonSet follows nodes all along.
+    wait_for_nodes(&server, "open", "agent", &["n1"]);
+    add_node(&server, "n2", "", "");
+    wait_for_nodes(&server, "open", "agent", &["n1", "n2"]);
+
+    // Lifting the restriction lets the refused set recover through its back-off.
+    server.kubectl([
+        "label",
+        "namespace",
+        "locked",
+        "pod-security.kubernetes.io/enforce-",
+    ]);
+    wait_for("the refused set's pods", Duration::from_secs(90), || {
+        let map = pods_by_node(&live_pods(&server, "locked", "agent"));
+        map.keys().map(String::as_str).eq(["n1", "n2"]).then_some(())
+    });
+}

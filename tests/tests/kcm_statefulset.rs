@@ -426,3 +426,68 @@ fn rolling_update_replaces_from_the_highest_ordinal_and_respects_the_partition()
     numbered.sort();
     assert_eq!(numbered, [(1, rev1), (2, rev2)]);
 }
+
+/// Labels `ns` so that PodSecurity "restricted" refuses the plain pods these tests make (the
+/// StatefulSet or DaemonSet itself is accepted: its template is only warned about).
+fn lock(server: &ApiServer, ns: &str) {
+    server.kubectl([
+        "label",
+        "namespace",
+        ns,
+        "pod-security.kubernetes.io/enforce=restricted",
+    ]);
+}
+
+#[test]
+fn a_template_the_api_refuses_is_reported_while_other_sets_keep_working() {
+    let (server, _kcm) = start("open");
+    server.kubectl(["create", "namespace", "locked"]);
+    lock(&server, "locked");
+    let path = server.write_file("locked.yaml", &stateful_set("locked", 2, "OrderedReady", false));
+    let path = path.display().to_string();
+    // kubectl prints the PodSecurity warning on stderr; the StatefulSet is created.
+    let out = server.kubectl_unchecked(["apply", "-f", path.as_str()]);
+    assert!(out.status.success(), "{}", e2e::stderr(&out));
+    apply(
+        &server,
+        "open.yaml",
+        &stateful_set("open", 2, "OrderedReady", false),
+    );
+
+    let warning = wait_for("a FailedCreate warning", TIMEOUT, || {
+        event_messages(&server, "locked")
+            .into_iter()
+            .find(|m| m.starts_with("FailedCreate "))
+    });
+    assert!(
+        warning.starts_with("FailedCreate create Pod web-0 in StatefulSet web failed error: "),
+        "{warning}"
+    );
+    assert!(warning.contains("forbidden"), "{warning}");
+    let events = server.get_json(Some("locked"), "events");
+    let event = events["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|e| e["reason"] == "FailedCreate"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(event["type"], "Warning", "{event}");
+    assert_eq!(event["involvedObject"]["kind"], "StatefulSet", "{event}");
+    assert_eq!(event["source"]["component"], "statefulset-controller", "{event}");
+    assert!(pod_names(&server, "locked").is_empty());
+
+    // The other set is served all along: ordered creation goes on as pods get ready.
+    wait_for_pod(&server, "open", "web-0");
+    ready_all(&server, "open", 1);
+    wait_for_pod(&server, "open", "web-1");
+
+    // Lifting the restriction lets the refused set recover through its back-off.
+    server.kubectl([
+        "label",
+        "namespace",
+        "locked",
+        "pod-security.kubernetes.io/enforce-",
+    ]);
+    wait_for("web-0 in the unlocked namespace", Duration::from_secs(90), || {
+        pods(&server, "locked").remove("web-0")
+    });
+}
