@@ -43,7 +43,16 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         key_file: options.tls_private_key_file.clone(),
         name: "kube-controller-manager".into(),
     };
-    serving::serve(serving, Arc::new(|| Ok(()))).await?;
+    if serving.port != 0 {
+        // Upstream's controller-manager: missing auth kubeconfigs are warnings, a failed
+        // lookup of the published client CA is not tolerated.
+        let auth = options
+            .delegated_auth
+            .build("kube-controller-manager", false)
+            .await
+            .context("kube-controller-manager's secure port authentication and authorization")?;
+        serving::serve_with_auth(serving, Arc::new(|| Ok(())), Arc::new(auth)).await?;
+    }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     if !options.leader_election.leader_elect {

@@ -21,6 +21,8 @@ pub struct Options {
     pub client: ClientArgs,
     #[command(flatten)]
     pub leader_election: LeaderElectionArgs,
+    #[command(flatten)]
+    pub delegated_auth: client::DelegatedAuthArgs,
 
     /// A list of controllers to enable. '*' enables all on-by-default controllers, 'foo' enables
     /// the controller named 'foo', '-foo' disables the controller named 'foo'.
@@ -64,6 +66,13 @@ pub struct Options {
     /// The maximum number of endpoints added to an EndpointSlice.
     #[arg(long, default_value_t = 100)]
     pub max_endpoints_per_slice: usize,
+    /// Service endpoint syncs the endpointslice-mirroring-controller does at once (1-50).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=50))]
+    pub mirroring_concurrent_service_endpoint_syncs: u16,
+    /// The maximum number of endpoints the endpointslice-mirroring-controller mirrors into an
+    /// EndpointSlice per Endpoints subset (1-1000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub mirroring_max_endpoints_per_subset: u16,
     #[arg(long, default_value_t = 10)]
     pub concurrent_namespace_syncs: usize,
     #[arg(long, default_value_t = 5)]
@@ -77,9 +86,26 @@ pub struct Options {
     /// The period for syncing NodeStatus in the node lifecycle controller.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub node_monitor_period: Duration,
-    /// Number of nodes per second on which pods are deleted in case of node failure.
+    /// Number of nodes per second on which pods are deleted in case of node failure when a zone
+    /// is healthy (see --unhealthy-zone-threshold for definition of healthy/unhealthy). Zone
+    /// refers to entire cluster in non-multizone clusters.
     #[arg(long, default_value_t = 0.1)]
     pub node_eviction_rate: f32,
+    /// Number of nodes per second on which pods are deleted in case of node failure when a zone
+    /// is unhealthy (see --unhealthy-zone-threshold for definition of healthy/unhealthy). Zone
+    /// refers to entire cluster in non-multizone clusters. This value is implicitly overridden
+    /// to 0 if the cluster size is smaller than --large-cluster-size-threshold.
+    #[arg(long, default_value_t = 0.01)]
+    pub secondary_node_eviction_rate: f32,
+    /// Number of nodes from which node-lifecycle-controller treats the cluster as large for the
+    /// eviction logic purposes. --secondary-node-eviction-rate is implicitly overridden to 0 for
+    /// clusters this size or smaller.
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true)]
+    pub large_cluster_size_threshold: i32,
+    /// Fraction of Nodes in a zone which needs to be not Ready (minimum 3) for zone to be
+    /// treated as unhealthy.
+    #[arg(long, default_value_t = 0.55)]
+    pub unhealthy_zone_threshold: f32,
     /// Should CIDRs for Pods be allocated and set on the cloud provider.
     #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub allocate_node_cidrs: bool,
@@ -223,6 +249,10 @@ mod tests {
         assert_eq!(o.node_monitor_grace_period, Duration::from_secs(40));
         assert_eq!(o.concurrent_gc_syncs, 20);
         assert!(o.leader_election.leader_elect);
+        assert_eq!(o.node_eviction_rate, 0.1);
+        assert_eq!(o.secondary_node_eviction_rate, 0.01);
+        assert_eq!(o.large_cluster_size_threshold, 50);
+        assert_eq!(o.unhealthy_zone_threshold, 0.55);
         let o = parse(&[
             "--leader-elect=false",
             "--kube-api-qps=100",
@@ -231,5 +261,20 @@ mod tests {
         assert!(!o.leader_election.leader_elect);
         assert_eq!(o.client.kube_api_qps, Some(100.0));
         assert_eq!(o.concurrent_deployment_syncs, 2);
+        let o = parse(&[
+            "--node-eviction-rate=5",
+            "--secondary-node-eviction-rate=0.5",
+            "--large-cluster-size-threshold=3",
+            "--unhealthy-zone-threshold=0.3",
+        ]);
+        assert_eq!(
+            (
+                o.node_eviction_rate,
+                o.secondary_node_eviction_rate,
+                o.large_cluster_size_threshold,
+                o.unhealthy_zone_threshold
+            ),
+            (5.0, 0.5, 3, 0.3)
+        );
     }
 }

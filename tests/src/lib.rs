@@ -445,50 +445,82 @@ impl Drop for ApiServer {
     }
 }
 
-/// A running `kube-controller-manager` started by a test, talking to an [`ApiServer`] through
-/// its insecure port; killed (by its pid) when dropped, its log tail printed if the test panics.
-pub struct ControllerManager {
+/// A daemon (`kube-controller-manager`, `kube-scheduler`) started by a test, talking to an
+/// [`ApiServer`] through its insecure port; killed (by its pid) when dropped, its log tail
+/// printed if the test panics.
+pub struct Daemon {
+    name: &'static str,
     child: Option<Child>,
     log_path: PathBuf,
     _dir: TempDir,
 }
 
-impl ControllerManager {
+/// The controller manager is a [`Daemon`]; `ControllerManager::start` starts one.
+pub type ControllerManager = Daemon;
+
+impl Daemon {
     /// Starts the controller manager against `server` with `--leader-elect=false`, no secure
     /// port, and `extra` flags (which may override those).
-    pub fn start(server: &ApiServer, extra: &[&str]) -> ControllerManager {
-        let dir = match tempfile::Builder::new().prefix("kube-kcm-").tempdir() {
+    pub fn start(server: &ApiServer, extra: &[&str]) -> Daemon {
+        Daemon::spawn(
+            "kube-controller-manager",
+            "controller-manager",
+            "KCM_LOG",
+            server,
+            &["--secure-port=0", "--leader-elect=false"],
+            extra,
+        )
+    }
+
+    /// Starts the scheduler the same way (`--leader-elect=false`, no secure port, `extra`).
+    pub fn scheduler(server: &ApiServer, extra: &[&str]) -> Daemon {
+        Daemon::spawn(
+            "kube-scheduler",
+            "scheduler",
+            "SCHEDULER_LOG",
+            server,
+            &["--secure-port=0", "--leader-elect=false"],
+            extra,
+        )
+    }
+
+    fn spawn(
+        name: &'static str,
+        package: &str,
+        log_env: &str,
+        server: &ApiServer,
+        defaults: &[&str],
+        extra: &[&str],
+    ) -> Daemon {
+        let dir = match tempfile::Builder::new().prefix(&format!("{name}-")).tempdir() {
             Ok(dir) => dir,
-            Err(err) => panic!("creating the controller manager's directory: {err}"),
+            Err(err) => panic!("creating the {name} directory: {err}"),
         };
-        let log_path = dir.path().join("kube-controller-manager.log");
-        let binary = binary("kube-controller-manager", "controller-manager");
+        let log_path = dir.path().join(format!("{name}.log"));
+        let binary = binary(name, package);
         let mut command = match daemon_command(&binary, &log_path) {
             Ok(command) => command,
             Err(err) => panic!("{err:#}"),
         };
         command
             .arg(format!("--master={}", server.url()))
-            .args(
-                ["--secure-port=0", "--leader-elect=false"]
-                    .into_iter()
-                    .filter(|default| {
-                        let flag = default.split('=').next().unwrap_or_default();
-                        !extra.iter().any(|e| e.split('=').next() == Some(flag))
-                    }),
-            )
+            .args(defaults.iter().filter(|default| {
+                let flag = default.split('=').next().unwrap_or_default();
+                !extra.iter().any(|e| e.split('=').next() == Some(flag))
+            }))
             .arg("--cert-dir")
             .arg(dir.path().join("certs"))
             .args(extra)
             .env(
                 "RUST_LOG",
-                std::env::var("KCM_LOG").unwrap_or_else(|_| "info".into()),
+                std::env::var(log_env).unwrap_or_else(|_| "info".into()),
             );
         let child = match command.spawn() {
             Ok(child) => child,
             Err(err) => panic!("spawning {}: {err}", binary.display()),
         };
-        ControllerManager {
+        Daemon {
+            name,
             child: Some(child),
             log_path,
             _dir: dir,
@@ -519,12 +551,13 @@ impl ControllerManager {
     }
 }
 
-impl Drop for ControllerManager {
+impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
         if std::thread::panicking() {
             eprintln!(
-                "--- kube-controller-manager log ({}) ---\n{}\n--- end of log ---",
+                "--- {} log ({}) ---\n{}\n--- end of log ---",
+                self.name,
                 self.log_path.display(),
                 log_tail(&self.log_path)
             );

@@ -1,6 +1,9 @@
 //! Node-side controllers of kube-controller-manager against the real apiserver: pod CIDR
-//! allocation (node IPAM) and pod garbage collection.
+//! allocation (node IPAM), pod garbage collection, and node lifecycle (taints, zone-aware
+//! NoExecute tainting, taint-based eviction).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use e2e::{wait_for, ApiServer, Backend, ControllerManager};
@@ -136,17 +139,28 @@ fn renew_time() -> String {
         .unwrap_or_default()
 }
 
-#[test]
-fn a_node_whose_lease_stops_is_tainted_and_its_intolerant_pods_evicted() {
-    let server = ApiServer::start_with(Backend::Embedded, |_| {
-        // Without the 300 s default tolerations, an intolerant pod goes at once.
-        vec!["--disable-admission-plugins=DefaultTolerationSeconds".into()]
-    });
+/// A node with `labels`, Ready as of now, and (when `lease`) a Lease renewed now.
+fn ready_node(server: &ApiServer, name: &str, labels: &str, lease: bool) {
     apply(
-        &server,
-        "n1.yaml",
-        "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n",
+        server,
+        &format!("{name}.yaml"),
+        &format!("apiVersion: v1\nkind: Node\nmetadata: {{name: {name}, labels: {{{labels}}}}}\n"),
     );
+    report_ready(server, name);
+    if lease {
+        apply(
+            server,
+            &format!("{name}-lease.yaml"),
+            &format!(
+                "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {{name: {name}, namespace: kube-node-lease}}\nspec: {{holderIdentity: {name}, leaseDurationSeconds: 40, renewTime: '{}'}}\n",
+                renew_time()
+            ),
+        );
+    }
+}
+
+/// Posts a Ready=True condition with a fresh heartbeat, as a kubelet does.
+fn report_ready(server: &ApiServer, name: &str) {
     let status = format!(
         r#"{{"status":{{"conditions":[{{"type":"Ready","status":"True","reason":"KubeletReady","lastHeartbeatTime":"{t}","lastTransitionTime":"{t}"}}]}}}}"#,
         t = renew_time()
@@ -157,36 +171,108 @@ fn a_node_whose_lease_stops_is_tainted_and_its_intolerant_pods_evicted() {
     let out = server.kubectl([
         "patch",
         "node",
-        "n1",
+        name,
         "--subresource=status",
         "--type=merge",
         "-p",
         &status,
     ]);
     assert!(out.status.success(), "{}", e2e::stderr(&out));
+}
+
+fn intolerant_pod(server: &ApiServer, name: &str, node: &str, tolerations: &str) {
     apply(
-        &server,
-        "lease.yaml",
+        server,
+        &format!("{name}.yaml"),
         &format!(
-            "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {{name: n1, namespace: kube-node-lease}}\nspec: {{holderIdentity: n1, leaseDurationSeconds: 40, renewTime: '{}'}}\n",
-            renew_time()
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec: {{nodeName: {node}, tolerations: {tolerations}, containers: [{{name: c, image: busybox}}]}}\n"
         ),
     );
-    for (name, tolerations) in [
-        ("intolerant", "[]".to_string()),
-        (
-            "patient",
-            "[{key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 3600}]".to_string(),
-        ),
-    ] {
-        apply(
-            &server,
-            &format!("{name}.yaml"),
-            &format!(
-                "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec: {{nodeName: n1, tolerations: {tolerations}, containers: [{{name: c, image: busybox}}]}}\n"
-            ),
-        );
+}
+
+/// `key:effect` of a node's taints, space separated.
+fn taints(server: &ApiServer, node: &str) -> String {
+    e2e::stdout(&server.kubectl_unchecked([
+        "get",
+        "node",
+        node,
+        "-o",
+        "jsonpath={range .spec.taints[*]}{.key}:{.effect} {end}",
+    ]))
+    .trim()
+    .to_string()
+}
+
+/// Names of the pods being deleted (evicted pods stay Terminating with no kubelet to finish them,
+/// as upstream's pods on an unreachable node do).
+fn terminating(server: &ApiServer) -> String {
+    e2e::stdout(&server.kubectl_unchecked([
+        "get",
+        "pods",
+        "-o",
+        "jsonpath={range .items[?(@.metadata.deletionTimestamp)]}{.metadata.name} {end}",
+    ]))
+    .trim()
+    .to_string()
+}
+
+/// Runs `body` while a thread renews the Leases of the nodes named in `beating` (which `body`
+/// may change) about every 300 ms, as their kubelets would.
+fn with_heartbeats<T>(
+    server: &ApiServer,
+    beating: &Mutex<Vec<String>>,
+    body: impl FnOnce() -> T,
+) -> T {
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
     }
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                let names = beating.lock().map(|n| n.clone()).unwrap_or_default();
+                for name in names {
+                    let patch = format!(r#"{{"spec":{{"renewTime":"{}"}}}}"#, renew_time());
+                    let _ = server.kubectl_unchecked([
+                        "patch",
+                        "lease",
+                        &name,
+                        "-n",
+                        "kube-node-lease",
+                        "--type=merge",
+                        "-p",
+                        &patch,
+                    ]);
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        });
+        // Stops the renewals even when `body` panics, so the scope can end.
+        let _stop = StopOnDrop(&done);
+        body()
+    })
+}
+
+#[test]
+fn a_node_whose_lease_stops_is_tainted_and_its_intolerant_pods_evicted() {
+    let server = ApiServer::start_with(Backend::Embedded, |_| {
+        // Without the 300 s default tolerations, an intolerant pod goes at once.
+        vec!["--disable-admission-plugins=DefaultTolerationSeconds".into()]
+    });
+    // n2 stays healthy: with n1 alone down its zone is not fully disrupted, so n1's NoExecute
+    // taint is not held back (the first node of a zone goes at once: the bucket starts full).
+    ready_node(&server, "n1", "", true);
+    ready_node(&server, "n2", "", true);
+    intolerant_pod(&server, "intolerant", "n1", "[]");
+    intolerant_pod(
+        &server,
+        "patient",
+        "n1",
+        "[{key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 3600}]",
+    );
     let _kcm = ControllerManager::start(
         &server,
         &[
@@ -195,60 +281,104 @@ fn a_node_whose_lease_stops_is_tainted_and_its_intolerant_pods_evicted() {
             "--node-monitor-period=500ms",
         ],
     );
-    let taints = || {
-        e2e::stdout(&server.kubectl_unchecked([
-            "get",
-            "node",
-            "n1",
-            "-o",
-            "jsonpath={.spec.taints[*].key}",
-        ]))
-    };
-    // While the lease is renewed, longer than the grace period, the node stays healthy.
-    let renewing_until = std::time::Instant::now() + Duration::from_secs(7);
-    while std::time::Instant::now() < renewing_until {
-        let patch = format!(r#"{{"spec":{{"renewTime":"{}"}}}}"#, renew_time());
-        let out = server.kubectl([
-            "patch",
-            "lease",
-            "n1",
-            "-n",
-            "kube-node-lease",
-            "--type=merge",
-            "-p",
-            &patch,
+    let beating = Mutex::new(vec!["n1".to_string(), "n2".to_string()]);
+    with_heartbeats(&server, &beating, || {
+        // While the lease is renewed, longer than the grace period, the node stays healthy.
+        std::thread::sleep(Duration::from_secs(7));
+        assert_eq!(
+            taints(&server, "n1"),
+            "",
+            "a node renewing its lease is not tainted"
+        );
+        // n1's lease stops: Unknown, tainted, and the intolerant pod evicted.
+        if let Ok(mut names) = beating.lock() {
+            names.retain(|n| n != "n1");
+        }
+        wait_for("the unreachable taints", Duration::from_secs(20), || {
+            (taints(&server, "n1")
+                == "node.kubernetes.io/unreachable:NoSchedule node.kubernetes.io/unreachable:NoExecute")
+                .then_some(())
+        });
+        let reason = server.kubectl_stdout([
+            "get", "node", "n1", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}/{.status.conditions[?(@.type==\"Ready\")].reason}",
         ]);
-        assert!(out.status.success(), "{}", e2e::stderr(&out));
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    assert_eq!(taints(), "", "a node renewing its lease is not tainted");
-    // The lease stops: Unknown, tainted, and the intolerant pod evicted.
-    wait_for("the unreachable taints", Duration::from_secs(20), || {
-        (taints() == "node.kubernetes.io/unreachable node.kubernetes.io/unreachable").then_some(())
+        assert_eq!(reason, "Unknown/NodeStatusUnknown");
+        wait_for(
+            "the intolerant pod to be evicted",
+            Duration::from_secs(20),
+            || (terminating(&server) == "intolerant").then_some(()),
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(
+            terminating(&server),
+            "intolerant",
+            "the patient pod tolerates the taint for an hour"
+        );
+        assert_eq!(taints(&server, "n2"), "", "the healthy node is left alone");
     });
-    let reason = server.kubectl_stdout([
-        "get", "node", "n1", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}/{.status.conditions[?(@.type==\"Ready\")].reason}",
-    ]);
-    assert_eq!(reason, "Unknown/NodeStatusUnknown");
-    // Evicted = deleted gracefully: with no kubelet to finish it, it stays Terminating, as
-    // upstream's pods on an unreachable node do.
-    let terminating = || {
-        e2e::stdout(&server.kubectl_unchecked([
-            "get",
-            "pods",
-            "-o",
-            "jsonpath={range .items[?(@.metadata.deletionTimestamp)]}{.metadata.name} {end}",
-        ]))
-    };
-    wait_for(
-        "the intolerant pod to be evicted",
-        Duration::from_secs(20),
-        || (terminating().trim() == "intolerant").then_some(()),
+}
+
+#[test]
+fn when_every_zone_is_down_no_execute_tainting_stops_until_a_node_is_back() {
+    let server = ApiServer::start_with(Backend::Embedded, |_| {
+        vec!["--disable-admission-plugins=DefaultTolerationSeconds".into()]
+    });
+    let zone =
+        |z: &str| format!("topology.kubernetes.io/region: r1, topology.kubernetes.io/zone: {z}");
+    ready_node(&server, "a1", &zone("a"), true);
+    ready_node(&server, "a2", &zone("a"), false);
+    ready_node(&server, "b1", &zone("b"), false);
+    intolerant_pod(&server, "intolerant", "a2", "[]");
+    let kcm = ControllerManager::start(
+        &server,
+        &[
+            "--controllers=node-lifecycle-controller,taint-eviction-controller",
+            "--node-monitor-grace-period=4s",
+            "--node-monitor-period=500ms",
+            "--node-eviction-rate=100",
+        ],
     );
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(
-        terminating().trim(),
-        "intolerant",
-        "the patient pod tolerates the taint for an hour"
+    let log = || std::fs::read_to_string(kcm.log_path()).unwrap_or_default();
+    // No node posts anything: all of them go Unknown together, every zone is fully disrupted,
+    // and the controller blames itself: NoSchedule taints only, no evictions.
+    wait_for("the NoSchedule taints", Duration::from_secs(20), || {
+        ["a1", "a2", "b1"]
+            .iter()
+            .all(|n| taints(&server, n) == "node.kubernetes.io/unreachable:NoSchedule")
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    for node in ["a1", "a2", "b1"] {
+        assert_eq!(
+            taints(&server, node),
+            "node.kubernetes.io/unreachable:NoSchedule",
+            "{node}: no NoExecute taint in master disruption mode"
+        );
+    }
+    assert_eq!(terminating(&server), "", "nothing is evicted");
+    assert!(
+        log().contains("Entering master disruption mode"),
+        "{}",
+        e2e::log_tail(kcm.log_path())
     );
+    // a1's kubelet is back: zone a has a Ready node, zone b alone is fully disrupted, so the
+    // mode ends and the silent nodes get their NoExecute taints at the normal rate.
+    let beating = Mutex::new(vec!["a1".to_string()]);
+    with_heartbeats(&server, &beating, || {
+        report_ready(&server, "a1");
+        wait_for(
+            "the intolerant pod to be evicted",
+            Duration::from_secs(20),
+            || (terminating(&server) == "intolerant").then_some(()),
+        );
+        for node in ["a2", "b1"] {
+            wait_for("the NoExecute taints", Duration::from_secs(10), || {
+                (taints(&server, node)
+                    == "node.kubernetes.io/unreachable:NoSchedule node.kubernetes.io/unreachable:NoExecute")
+                    .then_some(())
+            });
+        }
+        assert_eq!(taints(&server, "a1"), "", "a1 is Ready again");
+    });
+    assert!(log().contains("Exiting master disruption mode"));
 }

@@ -39,29 +39,20 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use workqueue::Queue;
 
+use crate::framework::owners::enqueue_controller_of;
 use crate::framework::{
-    controller_ref, key_of, reference, run_workers, stop_queue_on_shutdown, warn_event,
-    ControllerContext,
+    controller_ref, controller_uid_indexer, error_message, key_of, latest, reference,
+    run_workers_when_synced, warn_event, ControllerContext, Reconciler, CONTROLLER_UID_INDEX,
 };
 use plan::{CronInput, PlannedEvent};
 
 const COMPONENT: &str = "cronjob-controller";
-/// Jobs by the UID of their controlling CronJob.
-const JOB_CONTROLLER_INDEX: &str = "cronjob.controller/controllerUID";
-
-fn job_controller_index(job: &Job) -> Vec<String> {
-    controller_ref(&job.metadata)
-        .filter(|r| r.kind == "CronJob")
-        .map(|r| vec![r.uid.clone()])
-        .unwrap_or_default()
-}
 
 pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
     let cronjobs = ctx.factory.informer::<CronJob>();
     let jobs = ctx.factory.informer::<Job>();
-    jobs.add_indexer(JOB_CONTROLLER_INDEX, Arc::new(job_controller_index));
-    let queue: Queue<String> = Queue::new("cronjob");
-    stop_queue_on_shutdown(ctx, queue.clone());
+    jobs.add_indexer(CONTROLLER_UID_INDEX, controller_uid_indexer());
+    let queue = ctx.queue("cronjob");
     let controller = Arc::new(CronJobController {
         client: ctx.client.clone(),
         cronjobs: cronjobs.clone(),
@@ -77,32 +68,26 @@ pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
         });
     }
     {
-        let c = controller.clone();
+        let (owners, q) = (cronjobs.clone(), queue.clone());
         jobs.add_event_handler(None, move |event: Event<Job>| {
-            let job = match &event {
-                Event::Add(j) | Event::Update { new: j, .. } => j.clone(),
-                Event::Delete(d) => d.object().clone(),
-            };
-            c.enqueue_owner(&job);
+            let job = latest(&event);
+            enqueue_controller_of(&owners, &q, &job.metadata);
             if let Event::Update { old, .. } = &event {
                 if controller_ref(&old.metadata) != controller_ref(&job.metadata) {
-                    c.enqueue_owner(old);
+                    enqueue_controller_of(&owners, &q, &old.metadata);
                 }
             }
         });
     }
-    let stop = ctx.stop.clone();
     let workers = ctx.options.concurrent_cron_job_syncs;
-    tokio::spawn(async move {
-        let synced = async { cronjobs.wait_synced().await && jobs.wait_synced().await };
-        if !crate::framework::wait_for_caches(stop, synced).await {
-            return;
-        }
-        run_workers(COMPONENT, queue, workers, move |key: String| {
-            let c = controller.clone();
-            async move { c.sync(&key).await }
-        });
-    });
+    run_workers_when_synced(
+        ctx,
+        COMPONENT,
+        queue,
+        workers,
+        &[&cronjobs, &jobs],
+        controller,
+    );
     Ok(())
 }
 
@@ -114,26 +99,13 @@ struct CronJobController {
     recorder: CoreEventRecorder,
 }
 
-fn error_message(err: &client::Error) -> String {
-    match err {
-        client::Error::Api(api) => api.message.clone(),
-        other => other.to_string(),
+impl Reconciler for CronJobController {
+    async fn reconcile(&self, key: &str) -> anyhow::Result<()> {
+        self.sync(key).await
     }
 }
 
 impl CronJobController {
-    fn enqueue_owner(&self, job: &Job) {
-        let Some(r) = controller_ref(&job.metadata).filter(|r| r.kind == "CronJob") else {
-            return;
-        };
-        let ns = job.metadata.namespace.as_deref();
-        if let Some(cj) = self.cronjobs.store().get_namespaced(ns, &r.name) {
-            if cj.metadata.uid.as_ref() == Some(&r.uid) {
-                self.queue.add(key_of(cj.as_ref()));
-            }
-        }
-    }
-
     fn record(&self, object: &ObjectReference, e: &PlannedEvent) {
         if e.warning {
             warn_event(&self.recorder, object, &e.reason, &e.message);
@@ -148,7 +120,7 @@ impl CronJobController {
             return Ok(());
         };
         let uid = cj.metadata.uid.clone().unwrap_or_default();
-        let jobs = self.jobs.store().by_index(JOB_CONTROLLER_INDEX, &uid);
+        let jobs = self.jobs.store().by_index(CONTROLLER_UID_INDEX, &uid);
         let job_api: Api<Job> = self.client.api(ns);
 
         // Active entries the cache does not show may just be new: only a live 404 proves

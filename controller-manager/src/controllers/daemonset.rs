@@ -46,25 +46,28 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use apimachinery::LabelSelector as Selector;
-use client::client::{DeleteParams, Patch, PatchParams};
+use client::client::DeleteParams;
 use client::events::CoreEventRecorder;
 use client::informer::store::{namespace_indexer, split_key, NAMESPACE_INDEX};
 use client::informer::{Event, Informer};
 use client::{Api, Client};
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus};
 use k8s_openapi::api::core::v1::{Node, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
 use workqueue::Queue;
 
+use crate::framework::claim::claim_pods;
+use crate::framework::expectations::UidTrackingExpectations;
+use crate::framework::owners::{enqueue_controller_of, OnTerminating, PodEvents};
+use crate::framework::podcontrol::{self, Deletion, PodControl};
 use crate::framework::{
-    controller_ref, key_of, new_controller_ref, reference, run_workers, stop_queue_on_shutdown,
-    warn_event, ControllerContext,
+    add_handler, controller_ref, enqueue_events, key_of, latest, new_controller_ref, podutil,
+    reference, run_workers_when_synced, warn_event, ControllerContext, EventHandler, Reconciler,
 };
 use eligibility::{add_daemon_tolerations, node_should_run, pin_to_node};
 use history::Current;
 use plan::{Daemon, REVISION_HASH_LABEL, TEMPLATE_GENERATION_LABEL};
-use tracking::{FailedPodBackoff, PodExpectations};
+use tracking::FailedPodBackoff;
 
 const COMPONENT: &str = "daemonset-controller";
 /// upstream `BurstReplicas` of this controller: creations and deletions per sync.
@@ -80,8 +83,8 @@ pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
     let nodes = ctx.factory.informer::<Node>();
     let revisions = ctx.factory.informer::<ControllerRevision>();
     revisions.add_indexer(NAMESPACE_INDEX, namespace_indexer());
-    let queue: Queue<String> = Queue::new("daemonset");
-    stop_queue_on_shutdown(ctx, queue.clone());
+    let queue = ctx.queue("daemonset");
+    let expectations = Arc::new(UidTrackingExpectations::new());
     let controller = Arc::new(DaemonSetsController {
         client: ctx.client.clone(),
         daemonsets: daemonsets.clone(),
@@ -89,68 +92,43 @@ pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
         nodes: nodes.clone(),
         revisions: revisions.clone(),
         queue: queue.clone(),
-        expectations: PodExpectations::default(),
+        expectations: expectations.clone(),
         backoff: FailedPodBackoff::default(),
         recorder: ctx.recorder(COMPONENT),
     });
+    enqueue_events(&daemonsets, &queue);
+    let pod_events = PodEvents {
+        owners: daemonsets.clone(),
+        queue: queue.clone(),
+        expectations: Some(expectations),
+        selects: |ds: &DaemonSet, labels| matches!(pod_selector(ds), Ok(Some(s)) if s.matches(labels)),
+        min_ready_seconds: |ds: &DaemonSet| {
+            ds.spec
+                .as_ref()
+                .and_then(|s| s.min_ready_seconds)
+                .unwrap_or(0)
+        },
+        ready: podutil::is_ready,
+        on_terminating: OnTerminating::Delete,
+    };
+    add_handler(&pods, Arc::new(pod_events));
+    add_handler(&nodes, controller.clone());
     {
-        let q = queue.clone();
-        daemonsets.add_event_handler(None, move |event: Event<DaemonSet>| {
-            let ds = match &event {
-                Event::Add(o) | Event::Update { new: o, .. } => o.clone(),
-                Event::Delete(d) => d.object().clone(),
-            };
-            q.add(key_of(ds.as_ref()));
-        });
-    }
-    {
-        let c = controller.clone();
-        pods.add_event_handler(None, move |event: Event<Pod>| match event {
-            Event::Add(pod) => c.pod_added(&pod),
-            Event::Update { old, new } => c.pod_updated(&old, &new),
-            Event::Delete(deleted) => c.pod_deleted(deleted.object()),
-        });
-    }
-    {
-        let c = controller.clone();
-        nodes.add_event_handler(None, move |event: Event<Node>| match event {
-            Event::Add(node) => c.node_changed(None, Some(&node)),
-            Event::Update { old, new } => c.node_changed(Some(&old), Some(&new)),
-            Event::Delete(deleted) => c.node_changed(Some(deleted.object()), None),
-        });
-    }
-    {
-        let c = controller.clone();
+        let (owners, q) = (daemonsets.clone(), queue.clone());
         revisions.add_event_handler(None, move |event: Event<ControllerRevision>| {
-            let rev = match &event {
-                Event::Add(o) | Event::Update { new: o, .. } => o.clone(),
-                Event::Delete(d) => d.object().clone(),
-            };
-            if let Some(r) = controller_ref(&rev.metadata) {
-                if let Some(ds) = c.resolve(rev.metadata.namespace.as_deref(), r) {
-                    c.queue.add(key_of(ds.as_ref()));
-                }
-            }
+            enqueue_controller_of(&owners, &q, &latest(&event).metadata);
         });
     }
     // Acting on half-listed caches would create pods that already exist.
     let workers = ctx.options.concurrent_daemonset_syncs;
-    let stop = ctx.stop.clone();
-    tokio::spawn(async move {
-        let synced = async {
-            daemonsets.wait_synced().await
-                && pods.wait_synced().await
-                && nodes.wait_synced().await
-                && revisions.wait_synced().await
-        };
-        if !crate::framework::wait_for_caches(stop, synced).await {
-            return;
-        }
-        run_workers(COMPONENT, queue, workers, move |key: String| {
-            let c = controller.clone();
-            async move { c.sync(&key).await }
-        });
-    });
+    run_workers_when_synced(
+        ctx,
+        COMPONENT,
+        queue,
+        workers,
+        &[&daemonsets, &pods, &nodes, &revisions],
+        controller,
+    );
     Ok(())
 }
 
@@ -161,7 +139,7 @@ struct DaemonSetsController {
     nodes: Informer<Node>,
     revisions: Informer<ControllerRevision>,
     queue: Queue<String>,
-    expectations: PodExpectations,
+    expectations: Arc<UidTrackingExpectations>,
     backoff: FailedPodBackoff,
     recorder: CoreEventRecorder,
 }
@@ -172,40 +150,6 @@ fn pod_selector(ds: &DaemonSet) -> Result<Option<Selector>, String> {
     let value = serde_json::to_value(&spec.selector).map_err(|err| err.to_string())?;
     let selector = Selector::from_label_selector(&value).map_err(|err| err.to_string())?;
     Ok((!selector.is_empty()).then_some(selector))
-}
-
-fn labels_of(meta: &ObjectMeta) -> BTreeMap<String, String> {
-    meta.labels.clone().unwrap_or_default()
-}
-
-/// The message of an API error as upstream prints it (the Status message alone).
-fn error_message(err: &client::Error) -> String {
-    match err {
-        client::Error::Api(api) => api.message.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Creates in a namespace being deleted fail until it is gone; not a failure to report.
-fn is_namespace_terminating(err: &client::Error) -> bool {
-    let client::Error::Api(api) = err else {
-        return false;
-    };
-    let by_cause = api
-        .status
-        .as_ref()
-        .and_then(|s| s.details.as_ref())
-        .and_then(|d| d.causes.as_ref())
-        .is_some_and(|causes| {
-            causes
-                .iter()
-                .any(|c| c.reason.as_deref() == Some("NamespaceTerminating"))
-        });
-    by_cause || (api.code == 403 && api.message.contains("because it is being terminated"))
-}
-
-fn is_invalid(err: &client::Error) -> bool {
-    matches!(err, client::Error::Api(api) if api.code == 422)
 }
 
 /// The template generation pods are labelled with (see the module doc).
@@ -222,150 +166,48 @@ fn template_generation(ds: &DaemonSet) -> Option<i64> {
 /// for `node`.
 fn daemon_pod(ds: &DaemonSet, hash: &str, node: &str) -> Result<Pod, String> {
     let spec = ds.spec.as_ref().ok_or("the DaemonSet has no spec")?;
-    let meta = spec.template.metadata.clone().unwrap_or_default();
-    let mut pod_spec = spec
-        .template
-        .spec
-        .clone()
-        .ok_or("the pod template has no spec")?;
-    add_daemon_tolerations(&mut pod_spec);
-    pod_spec.affinity = Some(pin_to_node(pod_spec.affinity.take(), node));
-    let mut labels = meta.labels.unwrap_or_default();
+    let mut pod = podcontrol::pod_from_template(
+        &spec.template,
+        format!("{}-", ds.metadata.name.as_deref().unwrap_or("")),
+        ds.metadata.namespace.clone(),
+        new_controller_ref(ds),
+    )?;
+    if let Some(pod_spec) = pod.spec.as_mut() {
+        add_daemon_tolerations(pod_spec);
+        pod_spec.affinity = Some(pin_to_node(pod_spec.affinity.take(), node));
+    }
+    let labels = pod.metadata.labels.get_or_insert_with(BTreeMap::new);
     if let Some(generation) = template_generation(ds) {
         labels.insert(TEMPLATE_GENERATION_LABEL.into(), generation.to_string());
     }
     if !hash.is_empty() {
         labels.insert(REVISION_HASH_LABEL.into(), hash.to_string());
     }
-    Ok(Pod {
-        metadata: ObjectMeta {
-            generate_name: Some(format!("{}-", ds.metadata.name.as_deref().unwrap_or(""))),
-            namespace: ds.metadata.namespace.clone(),
-            labels: Some(labels),
-            annotations: meta.annotations,
-            finalizers: meta.finalizers,
-            owner_references: Some(vec![new_controller_ref(ds)]),
-            ..ObjectMeta::default()
-        },
-        spec: Some(pod_spec),
-        status: None,
-    })
+    Ok(pod)
 }
 
-/// upstream `slowStartBatch` sizes: 1, 2, 4, ... until `count`.
-fn slow_start_batches(count: usize) -> Vec<usize> {
-    let mut batches = Vec::new();
-    let (mut done, mut size) = (0, 1);
-    while done < count {
-        let batch = size.min(count - done);
-        batches.push(batch);
-        done += batch;
-        size *= 2;
+/// upstream `addNode` / `updateNode` / `deleteNode`.
+impl EventHandler<Node> for DaemonSetsController {
+    fn on_add(&self, node: &Arc<Node>) {
+        self.node_changed(None, Some(node));
     }
-    batches
+
+    fn on_update(&self, old: &Arc<Node>, new: &Arc<Node>) {
+        self.node_changed(Some(old), Some(new));
+    }
+
+    fn on_delete(&self, node: &Arc<Node>) {
+        self.node_changed(Some(node), None);
+    }
+}
+
+impl Reconciler for DaemonSetsController {
+    async fn reconcile(&self, key: &str) -> anyhow::Result<()> {
+        self.sync(key).await
+    }
 }
 
 impl DaemonSetsController {
-    // ---- event handlers ----
-
-    /// The DaemonSet a controller reference points at, if it still is that object.
-    fn resolve(&self, namespace: Option<&str>, r: &OwnerReference) -> Option<Arc<DaemonSet>> {
-        if r.kind != "DaemonSet" {
-            return None;
-        }
-        let ds = self.daemonsets.store().get_namespaced(namespace, &r.name)?;
-        (ds.metadata.uid.as_ref() == Some(&r.uid)).then_some(ds)
-    }
-
-    fn daemonsets_matching(&self, pod: &Pod) -> Vec<Arc<DaemonSet>> {
-        let Some(ns) = pod.metadata.namespace.as_deref() else {
-            return Vec::new();
-        };
-        let labels = labels_of(&pod.metadata);
-        self.daemonsets
-            .store()
-            .by_index(NAMESPACE_INDEX, ns)
-            .into_iter()
-            .filter(|ds| matches!(pod_selector(ds), Ok(Some(s)) if s.matches(&labels)))
-            .collect()
-    }
-
-    fn pod_added(&self, pod: &Arc<Pod>) {
-        if pod.metadata.deletion_timestamp.is_some() {
-            self.pod_deleted(pod);
-            return;
-        }
-        match controller_ref(&pod.metadata) {
-            Some(r) => {
-                if let Some(ds) = self.resolve(pod.metadata.namespace.as_deref(), r) {
-                    let key = key_of(ds.as_ref());
-                    self.expectations.creation_observed(&key);
-                    self.queue.add(key);
-                }
-            }
-            None => {
-                for ds in self.daemonsets_matching(pod) {
-                    self.queue.add(key_of(ds.as_ref()));
-                }
-            }
-        }
-    }
-
-    fn pod_updated(&self, old: &Arc<Pod>, new: &Arc<Pod>) {
-        if old.metadata.resource_version == new.metadata.resource_version {
-            return;
-        }
-        if new.metadata.deletion_timestamp.is_some() {
-            // Graceful deletion started: the DaemonSet may act again now.
-            self.pod_deleted(new);
-            return;
-        }
-        let ns = new.metadata.namespace.as_deref();
-        let (old_ref, new_ref) = (controller_ref(&old.metadata), controller_ref(&new.metadata));
-        if old_ref != new_ref {
-            if let Some(ds) = old_ref.and_then(|r| self.resolve(ns, r)) {
-                self.queue.add(key_of(ds.as_ref()));
-            }
-        }
-        match new_ref {
-            Some(r) => {
-                if let Some(ds) = self.resolve(ns, r) {
-                    let key = key_of(ds.as_ref());
-                    let min_ready = ds
-                        .spec
-                        .as_ref()
-                        .and_then(|s| s.min_ready_seconds)
-                        .unwrap_or(0);
-                    if min_ready > 0 && !plan::is_ready(old) && plan::is_ready(new) {
-                        // Available only once Ready for minReadySeconds: look again then.
-                        let delay = Duration::from_secs(u64::try_from(min_ready).unwrap_or(0));
-                        self.queue.add_after(key.clone(), delay);
-                    }
-                    self.queue.add(key);
-                }
-            }
-            None => {
-                if old.metadata.labels != new.metadata.labels || old_ref != new_ref {
-                    for ds in self.daemonsets_matching(new) {
-                        self.queue.add(key_of(ds.as_ref()));
-                    }
-                }
-            }
-        }
-    }
-
-    fn pod_deleted(&self, pod: &Arc<Pod>) {
-        let Some(r) = controller_ref(&pod.metadata) else {
-            return;
-        };
-        if let Some(ds) = self.resolve(pod.metadata.namespace.as_deref(), r) {
-            let key = key_of(ds.as_ref());
-            self.expectations
-                .deletion_observed(&key, &key_of(pod.as_ref()));
-            self.queue.add(key);
-        }
-    }
-
     /// upstream `addNode` / `updateNode` / `deleteNode`: DaemonSets whose verdict on the node
     /// changed (or that may have pods there) are synced.
     fn node_changed(&self, old: Option<&Arc<Node>>, new: Option<&Arc<Node>>) {
@@ -384,7 +226,9 @@ impl DaemonSetsController {
             }
         }
     }
+}
 
+impl DaemonSetsController {
     // ---- sync ----
 
     async fn sync(&self, key: &str) -> anyhow::Result<()> {
@@ -541,90 +385,24 @@ impl DaemonSetsController {
         let create_on = &create_on[..create_on.len().min(BURST_REPLICAS)];
         let delete = &delete[..delete.len().min(BURST_REPLICAS)];
         let pod_key = |name: &str| format!("{ns}/{name}");
-        self.expectations.expect(
-            key,
-            create_on.len(),
-            delete.iter().map(|n| pod_key(n)).collect(),
-        );
+        self.expectations
+            .expect(key, create_on.len(), delete.iter().map(|n| pod_key(n)));
         let ds_ref = reference(ds.as_ref());
-        let api: Api<Pod> = self.client.api(Some(ns));
-        let mut errors: Vec<String> = Vec::new();
-
-        let mut pending = create_on.iter();
-        let mut attempted = 0;
-        for batch in slow_start_batches(create_on.len()) {
-            let nodes: Vec<&String> = pending.by_ref().take(batch).collect();
-            attempted += nodes.len();
-            let results = futures::future::join_all(nodes.iter().map(|node| {
-                let api = &api;
-                async move {
-                    let pod = daemon_pod(ds, hash, node)?;
-                    match api.create(&pod).await {
-                        Ok(created) => Ok(Some(created.metadata.name.unwrap_or_default())),
-                        Err(err) if is_namespace_terminating(&err) => Ok(None),
-                        Err(err) => Err(error_message(&err)),
-                    }
-                }
-            }))
+        let control = PodControl::new(&self.client, ns, &self.recorder, &ds_ref);
+        let made = control
+            .create_pods(create_on.len(), |i| daemon_pod(ds, hash, &create_on[i]))
             .await;
-            let mut failed = false;
-            for result in results {
-                match result {
-                    Ok(Some(name)) => self.recorder.normal(
-                        &ds_ref,
-                        "SuccessfulCreate",
-                        &format!("Created pod: {name}"),
-                    ),
-                    Ok(None) => {}
-                    Err(message) => {
-                        // This creation will never be observed.
-                        self.expectations.creation_observed(key);
-                        warn_event(
-                            &self.recorder,
-                            &ds_ref,
-                            "FailedCreate",
-                            &format!("Error creating: {message}"),
-                        );
-                        errors.push(message);
-                        failed = true;
-                    }
-                }
-            }
-            if failed {
-                break;
-            }
-        }
-        // Creations never attempted will not be observed either.
-        for _ in attempted..create_on.len() {
+        // Failed creations, and those never tried, will not be observed.
+        for _ in 0..made.failures.len() + made.skipped {
             self.expectations.creation_observed(key);
         }
-
-        let params = DeleteParams::default();
-        let results = futures::future::join_all(delete.iter().map(|name| {
-            let (api, params) = (&api, &params);
-            async move { (name, api.delete(name, params).await) }
-        }))
-        .await;
-        for (name, result) in results {
-            match result {
-                Ok(()) => self.recorder.normal(
-                    &ds_ref,
-                    "SuccessfulDelete",
-                    &format!("Deleted pod: {name}"),
-                ),
-                Err(err) => {
-                    self.expectations.deletion_observed(key, &pod_key(name));
-                    if !err.is_not_found() {
-                        let message = error_message(&err);
-                        warn_event(
-                            &self.recorder,
-                            &ds_ref,
-                            "FailedDelete",
-                            &format!("Error deleting: {message}"),
-                        );
-                        errors.push(message);
-                    }
-                }
+        let mut errors = made.failures;
+        for (name, deletion) in delete.iter().zip(control.delete_pods(delete).await) {
+            if deletion != Deletion::Deleted {
+                self.expectations.deletion_observed(key, &pod_key(name));
+            }
+            if let Deletion::Failed(message) = deletion {
+                errors.push(message);
             }
         }
         if errors.is_empty() {
@@ -644,82 +422,11 @@ impl DaemonSetsController {
         selector: &Selector,
     ) -> anyhow::Result<Vec<Arc<Pod>>> {
         let ns = ds.metadata.namespace.as_deref().unwrap_or_default();
-        let uid = ds.metadata.uid.clone().unwrap_or_default();
-        let api: Api<Pod> = self.client.api(Some(ns));
-        let mut claimed = Vec::new();
-        let mut errors = Vec::new();
-        let mut can_adopt: Option<Result<(), String>> = None;
-        for pod in self.pods.store().by_index(NAMESPACE_INDEX, ns) {
-            let matches = selector.matches(&labels_of(&pod.metadata));
-            let pod_name = pod.metadata.name.clone().unwrap_or_default();
-            let pod_uid = pod.metadata.uid.clone().unwrap_or_default();
-            let (patch, adopting) = match controller_ref(&pod.metadata) {
-                Some(r) if r.uid == uid => {
-                    if matches {
-                        claimed.push(pod);
-                        continue;
-                    }
-                    let release = serde_json::json!({"metadata": {
-                        "ownerReferences": [{"$patch": "delete", "uid": uid}],
-                        "uid": pod_uid,
-                    }});
-                    (release, false)
-                }
-                Some(_) => continue,
-                None => {
-                    if !matches || pod.metadata.deletion_timestamp.is_some() {
-                        continue;
-                    }
-                    if can_adopt.is_none() {
-                        can_adopt = Some(self.recheck(ds).await);
-                    }
-                    if let Some(Err(err)) = &can_adopt {
-                        errors.push(format!("cannot adopt pod {pod_name}: {err}"));
-                        continue;
-                    }
-                    let adopt = serde_json::json!({"metadata": {
-                        "ownerReferences": [new_controller_ref(ds.as_ref())],
-                        "uid": pod_uid,
-                    }});
-                    (adopt, true)
-                }
-            };
-            // The pod's UID in the patch is a precondition: a recreated pod is left alone.
-            match api
-                .patch(&pod_name, &PatchParams::default(), &Patch::Strategic(patch))
-                .await
-            {
-                Ok(updated) if adopting => claimed.push(Arc::new(updated)),
-                Ok(_) => {}
-                // Gone, or replaced by another pod of that name (the UID precondition).
-                Err(err) if err.is_not_found() || is_invalid(&err) => {}
-                Err(err) => errors.push(format!("claiming pod {pod_name}: {err}")),
-            }
-        }
-        if errors.is_empty() {
-            Ok(claimed)
-        } else {
-            Err(anyhow!("{}", errors.join("; ")))
-        }
-    }
-
-    /// upstream `RecheckDeletionTimestamp`: adopt only for the live, undeleted DaemonSet.
-    async fn recheck(&self, ds: &Arc<DaemonSet>) -> Result<(), String> {
-        let ns = ds.metadata.namespace.as_deref().unwrap_or_default();
-        let name = ds.metadata.name.as_deref().unwrap_or_default();
-        let api: Api<DaemonSet> = self.client.api(Some(ns));
-        let fresh = api.get(name).await.map_err(|err| err.to_string())?;
-        if fresh.metadata.uid != ds.metadata.uid {
-            return Err(format!(
-                "original DaemonSet {ns}/{name} is gone: got uid {}, wanted {}",
-                fresh.metadata.uid.as_deref().unwrap_or(""),
-                ds.metadata.uid.as_deref().unwrap_or("")
-            ));
-        }
-        if let Some(ts) = &fresh.metadata.deletion_timestamp {
-            return Err(format!("{ns}/{name} has just been deleted at {}", ts.0));
-        }
-        Ok(())
+        let candidates = self.pods.store().by_index(NAMESPACE_INDEX, ns);
+        claim_pods(&self.client, ds.as_ref(), candidates, |pod| {
+            selector.matches(pod.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()))
+        })
+        .await
     }
 
     // ---- history ----
@@ -921,7 +628,7 @@ impl DaemonSetsController {
 mod tests {
     use k8s_openapi::api::apps::v1::DaemonSetSpec;
     use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
     use super::*;
 
@@ -1011,12 +718,5 @@ mod tests {
             match_expressions: None,
         };
         assert!(pod_selector(&ds(broken)).is_err());
-    }
-
-    #[test]
-    fn slow_start_doubles() {
-        assert_eq!(slow_start_batches(0), Vec::<usize>::new());
-        assert_eq!(slow_start_batches(1), vec![1]);
-        assert_eq!(slow_start_batches(10), vec![1, 2, 4, 3]);
     }
 }

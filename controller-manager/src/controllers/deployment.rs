@@ -58,8 +58,8 @@ use k8s_openapi::jiff::Timestamp;
 use workqueue::Queue;
 
 use crate::framework::{
-    controller_ref, key_of, reference, run_workers, stop_queue_on_shutdown, warn_event,
-    ControllerContext,
+    controller_ref, enqueue_events, key_of, reference, resolve_controller_ref, run_workers,
+    warn_event, when_synced, Cache, ControllerContext,
 };
 use plan::{plan, Action};
 use util::Claim;
@@ -78,7 +78,7 @@ struct Controller {
 }
 
 pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
-    let queue: Queue<String> = Queue::new("deployment");
+    let queue = ctx.queue("deployment");
     let deployments = ctx.factory.informer::<Deployment>();
     let replica_sets = ctx.factory.informer::<ReplicaSet>();
     let pods = ctx.factory.informer::<Pod>();
@@ -93,16 +93,7 @@ pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
         pods,
         queue: queue.clone(),
     };
-    {
-        let q = queue.clone();
-        c.deployments.add_event_handler(None, move |event| {
-            let d = match &event {
-                Event::Add(d) | Event::Update { new: d, .. } => d.clone(),
-                Event::Delete(deleted) => deleted.object().clone(),
-            };
-            q.add(key_of(&*d));
-        });
-    }
+    enqueue_events(&c.deployments, &queue);
     {
         let c2 = c.clone();
         c.replica_sets
@@ -133,16 +124,16 @@ pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
             }
         });
     }
-    stop_queue_on_shutdown(ctx, queue.clone());
-    run_workers(
-        NAME,
-        queue,
-        ctx.options.concurrent_deployment_syncs,
-        move |key: String| {
-            let c = c.clone();
+    // Acting on half-listed caches would create ReplicaSets that already exist.
+    let workers = ctx.options.concurrent_deployment_syncs;
+    let caches: [&dyn Cache; 3] = [&c.deployments, &c.replica_sets, &c.pods];
+    let c2 = c.clone();
+    when_synced(ctx, &caches, move || {
+        run_workers(NAME, queue, workers, move |key: String| {
+            let c = c2.clone();
             async move { c.sync(&key).await }
-        },
-    );
+        })
+    });
     Ok(())
 }
 
@@ -152,13 +143,8 @@ impl Controller {
     fn enqueue_for_replica_set(&self, rs: &ReplicaSet, orphans: bool) {
         let ns = rs.metadata.namespace.as_deref();
         if let Some(owner) = controller_ref(&rs.metadata) {
-            if owner.kind != "Deployment" {
-                return;
-            }
-            if let Some(d) = self.deployments.store().get_namespaced(ns, &owner.name) {
-                if d.metadata.uid.as_ref() == Some(&owner.uid) {
-                    self.queue.add(key_of(&*d));
-                }
+            if let Some(d) = resolve_controller_ref(&self.deployments, ns, owner) {
+                self.queue.add(key_of(&*d));
             }
             return;
         }
@@ -181,9 +167,7 @@ impl Controller {
         let ns = pod.metadata.namespace.as_deref();
         let rs_ref = controller_ref(&pod.metadata).filter(|r| r.kind == "ReplicaSet")?;
         let rs = self.replica_sets.store().get_namespaced(ns, &rs_ref.name)?;
-        let d_ref = controller_ref(&rs.metadata).filter(|r| r.kind == "Deployment")?;
-        let d = self.deployments.store().get_namespaced(ns, &d_ref.name)?;
-        (d.metadata.uid.as_ref() == Some(&d_ref.uid)).then_some(d)
+        resolve_controller_ref(&self.deployments, ns, controller_ref(&rs.metadata)?)
     }
 
     async fn sync(&self, key: &str) -> anyhow::Result<()> {
@@ -232,7 +216,7 @@ impl Controller {
         for rs in self.replica_sets.store().by_index(NAMESPACE_INDEX, ns) {
             let rs_name = rs.metadata.name.clone().unwrap_or_default();
             match util::claim(d, selector, &rs) {
-                Claim::Own => owned.push(rs),
+                Claim::Keep => owned.push(rs),
                 Claim::Ignore => {}
                 Claim::Adopt => {
                     // The cache may be stale: adopt only for a live deployment with this UID.

@@ -14,12 +14,12 @@
 //! - headless Services get the `service.kubernetes.io/headless` label on their Endpoints;
 //! - both carry `endpoints.kubernetes.io/last-change-trigger-time` (kube-proxy measures network
 //!   programming latency from it);
-//! - Services without a selector are left alone (their Endpoints are the user's).
+//! - Services without a selector are left alone (their Endpoints are the user's; the
+//!   `endpointslicemirroring` module mirrors those into slices).
 //!
 //! Simplified against upstream: slices are re-packed in endpoint order on every change (upstream
 //! minimises churn by filling existing slices first), and only the pod IP family of each pod
-//! decides the slice's address type. The EndpointSlice mirroring of selector-less Endpoints is
-//! not done.
+//! decides the slice's address type.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -46,11 +46,11 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 pub const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
 pub const MANAGED_BY: &str = "endpointslice-controller.k8s.io";
 const HEADLESS_LABEL: &str = "service.kubernetes.io/headless";
-const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
+pub(crate) const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
 const SLICE_INDEX: &str = "service-name";
 
 /// The Service's selector, when it has one (an empty or missing selector means "not managed").
-fn selector_of(svc: &Service) -> Option<LabelSelector> {
+pub(crate) fn selector_of(svc: &Service) -> Option<LabelSelector> {
     let selector = svc.spec.as_ref()?.selector.as_ref()?;
     if selector.is_empty() {
         return None;

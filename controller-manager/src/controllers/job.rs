@@ -42,10 +42,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::anyhow;
-use client::client::{DeleteParams, Patch, PatchParams};
+use client::client::{Patch, PatchParams};
 use client::events::CoreEventRecorder;
 use client::informer::store::split_key;
-use client::informer::{Event, Informer};
+use client::informer::Informer;
 use client::{Api, Client};
 use k8s_openapi::api::batch::v1::{Job, JobStatus};
 use k8s_openapi::api::core::v1::Pod;
@@ -54,9 +54,11 @@ use k8s_openapi::jiff::Timestamp;
 use workqueue::Queue;
 
 use crate::framework::expectations::Expectations;
+use crate::framework::podcontrol::{Deletion, PodControl};
 use crate::framework::{
-    controller_ref, key_of, new_controller_ref, reference, run_workers, stop_queue_on_shutdown,
-    warn_event, ControllerContext,
+    add_handler, controller_ref, controller_uid_indexer, key_of, new_controller_ref, reference,
+    resolve_controller_ref, run_workers, warn_event, when_synced, ControllerContext, EventHandler,
+    CONTROLLER_UID_INDEX,
 };
 use plan::{PlannedEvent, SyncInput};
 use policy::BackoffRecord;
@@ -64,19 +66,10 @@ use policy::BackoffRecord;
 pub use ttl::start as start_ttl_after_finished;
 
 const COMPONENT: &str = "job-controller";
-/// Pods by the UID of their controlling owner.
-const POD_CONTROLLER_INDEX: &str = "job.controller/controllerUID";
 /// The only `spec.managedBy` this controller serves (upstream's default).
 const MANAGED_BY: &str = "kubernetes.io/job-controller";
 /// Environment variable lowering the pod failure backoff base, in milliseconds (tests).
 pub const BACKOFF_ENV: &str = "KCM_JOB_POD_FAILURE_BACKOFF_MS";
-
-fn pod_controller_index(pod: &Pod) -> Vec<String> {
-    controller_ref(&pod.metadata)
-        .filter(|r| r.kind == "Job")
-        .map(|r| vec![r.uid.clone()])
-        .unwrap_or_default()
-}
 
 fn backoff_base() -> Duration {
     std::env::var(BACKOFF_ENV)
@@ -89,11 +82,9 @@ fn backoff_base() -> Duration {
 pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
     let jobs = ctx.factory.informer::<Job>();
     let pods = ctx.factory.informer::<Pod>();
-    pods.add_indexer(POD_CONTROLLER_INDEX, Arc::new(pod_controller_index));
-    let queue: Queue<String> = Queue::new("job");
-    let orphans: Queue<String> = Queue::new("job-orphan-pod");
-    stop_queue_on_shutdown(ctx, queue.clone());
-    stop_queue_on_shutdown(ctx, orphans.clone());
+    pods.add_indexer(CONTROLLER_UID_INDEX, controller_uid_indexer());
+    let queue = ctx.queue("job");
+    let orphans = ctx.queue("job-orphan-pod");
     let controller = Arc::new(JobController {
         client: ctx.client.clone(),
         jobs: jobs.clone(),
@@ -106,29 +97,10 @@ pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
         recorder: ctx.recorder(COMPONENT),
         backoff_base: backoff_base(),
     });
-    {
-        let c = controller.clone();
-        jobs.add_event_handler(None, move |event: Event<Job>| match event {
-            Event::Add(job) => c.queue.add(key_of(job.as_ref())),
-            Event::Update { new, .. } => c.queue.add(key_of(new.as_ref())),
-            Event::Delete(deleted) => c.job_deleted(deleted.object()),
-        });
-    }
-    {
-        let c = controller.clone();
-        pods.add_event_handler(None, move |event: Event<Pod>| match event {
-            Event::Add(pod) => c.pod_added(&pod),
-            Event::Update { old, new } => c.pod_updated(&old, &new),
-            Event::Delete(deleted) => c.pod_deleted(deleted.object()),
-        });
-    }
-    let stop = ctx.stop.clone();
+    add_handler(&jobs, controller.clone());
+    add_handler(&pods, controller.clone());
     let workers = ctx.options.concurrent_job_syncs;
-    tokio::spawn(async move {
-        let synced = async { jobs.wait_synced().await && pods.wait_synced().await };
-        if !crate::framework::wait_for_caches(stop, synced).await {
-            return;
-        }
+    when_synced(ctx, &[&jobs, &pods], move || {
         let c = controller.clone();
         run_workers(COMPONENT, queue, workers, move |key: String| {
             let c = c.clone();
@@ -157,17 +129,71 @@ struct JobController {
     backoff_base: Duration,
 }
 
-fn error_message(err: &client::Error) -> String {
-    match err {
-        client::Error::Api(api) => api.message.clone(),
-        other => other.to_string(),
+impl EventHandler<Job> for JobController {
+    fn on_add(&self, job: &Arc<Job>) {
+        self.queue.add(key_of(job.as_ref()));
+    }
+
+    fn on_update(&self, _old: &Arc<Job>, new: &Arc<Job>) {
+        self.queue.add(key_of(new.as_ref()));
+    }
+
+    fn on_delete(&self, job: &Arc<Job>) {
+        self.job_deleted(job);
     }
 }
 
-/// Creates in a namespace being deleted fail until it is gone; not a failure to report.
-fn is_namespace_terminating(err: &client::Error) -> bool {
-    matches!(err, client::Error::Api(api)
-        if api.code == 403 && api.message.contains("because it is being terminated"))
+impl EventHandler<Pod> for JobController {
+    fn on_add(&self, pod: &Arc<Pod>) {
+        let Some(job) = self.resolve(pod) else {
+            self.check_orphan(pod);
+            return;
+        };
+        let key = key_of(job.as_ref());
+        if pod.metadata.deletion_timestamp.is_some() {
+            self.expectations.deletion_observed(&key);
+        } else {
+            self.expectations.creation_observed(&key);
+        }
+        self.queue.add(key);
+    }
+
+    fn on_update(&self, old: &Arc<Pod>, new: &Arc<Pod>) {
+        if old.metadata.resource_version == new.metadata.resource_version {
+            return;
+        }
+        let Some(job) = self.resolve(new) else {
+            self.check_orphan(new);
+            return;
+        };
+        let key = key_of(job.as_ref());
+        if old.metadata.deletion_timestamp.is_none() && new.metadata.deletion_timestamp.is_some() {
+            self.expectations.deletion_observed(&key);
+        }
+        self.observe_finalizer(&key, new);
+        self.queue.add(key);
+    }
+
+    fn on_delete(&self, pod: &Arc<Pod>) {
+        let Some(job) = self.resolve(pod) else {
+            return;
+        };
+        let key = key_of(job.as_ref());
+        if pod.metadata.deletion_timestamp.is_none() {
+            self.expectations.deletion_observed(&key);
+        }
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        {
+            let mut map = self
+                .removed_finalizers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(set) = map.get_mut(&key) {
+                set.remove(&uid);
+            }
+        }
+        self.queue.add(key);
+    }
 }
 
 impl JobController {
@@ -176,14 +202,7 @@ impl JobController {
     /// The job a controller reference points at, when it is still the same object.
     fn resolve(&self, pod: &Pod) -> Option<Arc<Job>> {
         let r = controller_ref(&pod.metadata)?;
-        if r.kind != "Job" {
-            return None;
-        }
-        let job = self
-            .jobs
-            .store()
-            .get_namespaced(pod.metadata.namespace.as_deref(), &r.name)?;
-        (job.metadata.uid.as_ref() == Some(&r.uid)).then_some(job)
+        resolve_controller_ref(&self.jobs, pod.metadata.namespace.as_deref(), r)
     }
 
     /// A pod with the tracking finalizer whose job is not in the cache: release it (after the
@@ -209,57 +228,6 @@ impl JobController {
         }
     }
 
-    fn pod_added(&self, pod: &Arc<Pod>) {
-        let Some(job) = self.resolve(pod) else {
-            self.check_orphan(pod);
-            return;
-        };
-        let key = key_of(job.as_ref());
-        if pod.metadata.deletion_timestamp.is_some() {
-            self.expectations.deletion_observed(&key);
-        } else {
-            self.expectations.creation_observed(&key);
-        }
-        self.queue.add(key);
-    }
-
-    fn pod_updated(&self, old: &Arc<Pod>, new: &Arc<Pod>) {
-        if old.metadata.resource_version == new.metadata.resource_version {
-            return;
-        }
-        let Some(job) = self.resolve(new) else {
-            self.check_orphan(new);
-            return;
-        };
-        let key = key_of(job.as_ref());
-        if old.metadata.deletion_timestamp.is_none() && new.metadata.deletion_timestamp.is_some() {
-            self.expectations.deletion_observed(&key);
-        }
-        self.observe_finalizer(&key, new);
-        self.queue.add(key);
-    }
-
-    fn pod_deleted(&self, pod: &Arc<Pod>) {
-        let Some(job) = self.resolve(pod) else {
-            return;
-        };
-        let key = key_of(job.as_ref());
-        if pod.metadata.deletion_timestamp.is_none() {
-            self.expectations.deletion_observed(&key);
-        }
-        let uid = pod.metadata.uid.clone().unwrap_or_default();
-        {
-            let mut map = self
-                .removed_finalizers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if let Some(set) = map.get_mut(&key) {
-                set.remove(&uid);
-            }
-        }
-        self.queue.add(key);
-    }
-
     fn job_deleted(&self, job: &Arc<Job>) {
         let key = key_of(job.as_ref());
         self.expectations.delete(&key);
@@ -273,7 +241,7 @@ impl JobController {
             .remove(&key);
         // Its pods must not keep the finalizer forever.
         let uid = job.metadata.uid.clone().unwrap_or_default();
-        for pod in self.pods.store().by_index(POD_CONTROLLER_INDEX, &uid) {
+        for pod in self.pods.store().by_index(CONTROLLER_UID_INDEX, &uid) {
             if plan::has_tracking_finalizer(&pod) {
                 self.orphans.add(key_of(pod.as_ref()));
             }
@@ -341,7 +309,7 @@ impl JobController {
             return Ok(());
         }
         let uid = job.metadata.uid.clone().unwrap_or_default();
-        let pods = self.pods.store().by_index(POD_CONTROLLER_INDEX, &uid);
+        let pods = self.pods.store().by_index(CONTROLLER_UID_INDEX, &uid);
         let expected_removed = self.pending_finalizer_removals(key, &pods);
         let satisfied = self.expectations.satisfied(key);
         let backoff = self
@@ -485,106 +453,42 @@ impl JobController {
         if plan.create.is_empty() && plan.delete.is_empty() {
             return (0, None);
         }
-        let ns = job.metadata.namespace.as_deref();
+        let ns = job.metadata.namespace.as_deref().unwrap_or_default();
         let job_ref = reference(job.as_ref());
-        let api: Api<Pod> = self.client.api(ns);
         self.expectations.expect(
             key,
             i64::try_from(plan.create.len()).unwrap_or(i64::MAX),
             i64::try_from(plan.delete.len()).unwrap_or(i64::MAX),
         );
+        let control = PodControl::new(&self.client, ns, &self.recorder, &job_ref);
+        let names: Vec<String> = plan
+            .delete
+            .iter()
+            .map(|pod| pod.metadata.name.clone().unwrap_or_default())
+            .collect();
         let mut first_error = None;
-        let deletes = futures::future::join_all(plan.delete.iter().map(|pod| {
-            let api = &api;
-            async move {
-                let name = pod.metadata.name.clone().unwrap_or_default();
-                let result = api.delete(&name, &DeleteParams::default()).await;
-                (name, result)
+        for deletion in control.delete_pods(&names).await {
+            if deletion != Deletion::Deleted {
+                self.expectations.deletion_observed(key);
             }
-        }))
-        .await;
-        for (name, result) in deletes {
-            match result {
-                Ok(()) => self.recorder.normal(
-                    &job_ref,
-                    "SuccessfulDelete",
-                    &format!("Deleted pod: {name}"),
-                ),
-                Err(err) => {
-                    self.expectations.deletion_observed(key);
-                    if !err.is_not_found() {
-                        let message = error_message(&err);
-                        warn_event(
-                            &self.recorder,
-                            &job_ref,
-                            "FailedDelete",
-                            &format!("Error deleting: {message}"),
-                        );
-                        first_error.get_or_insert(message);
-                    }
-                }
+            if let Deletion::Failed(message) = deletion {
+                first_error.get_or_insert(message);
             }
         }
         let owner: OwnerReference = new_controller_ref(job.as_ref());
-        // Slow start: batches of 1, 2, 4, ... stop at the first batch with a failure, so a
-        // template the API rejects costs one request, not hundreds.
-        let mut pending: &[Option<i32>] = &plan.create;
-        let mut batch = 1usize;
-        let mut failed = 0usize;
-        while !pending.is_empty() {
-            let take = batch.min(pending.len());
-            let (now, rest) = pending.split_at(take);
-            pending = rest;
-            let results = futures::future::join_all(now.iter().map(|index| {
-                let api = &api;
-                let owner = owner.clone();
-                async move {
-                    match plan::pod_from_template(job, *index, owner) {
-                        Ok(pod) => api
-                            .create(&pod)
-                            .await
-                            .map_err(|e| (is_namespace_terminating(&e), error_message(&e))),
-                        Err(message) => Err((false, message)),
-                    }
-                }
-            }))
+        let made = control
+            .create_pods(plan.create.len(), |i| {
+                plan::pod_from_template(job, plan.create[i], owner.clone())
+            })
             .await;
-            let mut batch_failed = false;
-            for result in results {
-                match result {
-                    Ok(pod) => {
-                        let name = pod.metadata.name.unwrap_or_default();
-                        self.recorder.normal(
-                            &job_ref,
-                            "SuccessfulCreate",
-                            &format!("Created pod: {name}"),
-                        );
-                    }
-                    Err((terminating, message)) => {
-                        self.expectations.creation_observed(key);
-                        failed += 1;
-                        if !terminating {
-                            warn_event(
-                                &self.recorder,
-                                &job_ref,
-                                "FailedCreate",
-                                &format!("Error creating: {message}"),
-                            );
-                            first_error.get_or_insert(message);
-                            batch_failed = true;
-                        }
-                    }
-                }
-            }
-            if batch_failed {
-                // The rest is never tried: it will not be observed either.
-                for _ in pending {
-                    self.expectations.creation_observed(key);
-                }
-                failed += pending.len();
-                break;
-            }
-            batch *= 2;
+        // Creations refused in a terminating namespace count as failed here: they will not be
+        // observed and are no active pods.
+        let failed = made.failures.len() + made.namespace_terminating + made.skipped;
+        for _ in 0..failed {
+            self.expectations.creation_observed(key);
+        }
+        if let Some(message) = made.failures.into_iter().next() {
+            first_error.get_or_insert(message);
         }
         (failed, first_error)
     }

@@ -5,6 +5,7 @@ pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
+pub mod endpointslicemirroring;
 pub mod garbagecollector;
 pub mod job;
 pub mod namespace;
@@ -120,6 +121,14 @@ pub fn all() -> Vec<Descriptor> {
         Descriptor {
             name: name("endpointslice-controller", &["endpointslice"], true),
             start: endpoints::start_endpointslices,
+        },
+        Descriptor {
+            name: name(
+                "endpointslice-mirroring-controller",
+                &["endpointslicemirroring"],
+                true,
+            ),
+            start: endpointslicemirroring::start,
         },
         Descriptor {
             name: name("node-ipam-controller", &["nodeipam"], true),

@@ -53,56 +53,41 @@ use apimachinery::LabelSelector as Selector;
 use client::client::{DeleteParams, Patch, PatchParams, Preconditions};
 use client::events::CoreEventRecorder;
 use client::informer::store::{namespace_indexer, split_key, NAMESPACE_INDEX};
-use client::informer::{Event, Informer};
+use client::informer::Informer;
 use client::{Api, Client};
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet, StatefulSetStatus};
 use k8s_openapi::api::core::v1::{ObjectReference, PersistentVolumeClaim, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::json;
 use workqueue::Queue;
 
+use crate::framework::claim::{adopt_patch, claim_pods, recheck_owner};
+use crate::framework::owners::{OnTerminating, PodEvents};
 use crate::framework::{
-    controller_ref, key_of, new_controller_ref, reference, run_workers, stop_queue_on_shutdown,
-    warn_event, ControllerContext,
+    add_handler, controller_ref, controller_uid_indexer, enqueue_events, error_message,
+    new_controller_ref, orphans_of, reference, run_workers_when_synced, warn_event,
+    ControllerContext, Reconciler, CONTROLLER_UID_INDEX,
 };
 use history::UpdateRevision;
-use identity::{Claim, SetView};
+use identity::SetView;
 use plan::{Action, Revisions};
 
 const COMPONENT: &str = "statefulset-controller";
 
-/// The pod index this controller reads: the controller owner's UID, or `<namespace>/` +
-/// [`ORPHAN`] for pods without a controller.
-const POD_CONTROLLER_INDEX: &str = "statefulset.controller/controllerUID";
-const ORPHAN: &str = "<orphan>";
-
 /// Upstream gives up on name collisions never; we stop after this many and retry later.
 const MAX_COLLISION_PROBES: i32 = 100;
-
-fn orphan_key(namespace: &str) -> String {
-    format!("{namespace}/{ORPHAN}")
-}
-
-fn pod_controller_index(pod: &Pod) -> Vec<String> {
-    match controller_ref(&pod.metadata) {
-        Some(r) => vec![r.uid.clone()],
-        None => vec![orphan_key(pod.metadata.namespace.as_deref().unwrap_or(""))],
-    }
-}
 
 pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
     let sets = ctx.factory.informer::<StatefulSet>();
     sets.add_indexer(NAMESPACE_INDEX, namespace_indexer());
     let pods = ctx.factory.informer::<Pod>();
-    pods.add_indexer(POD_CONTROLLER_INDEX, Arc::new(pod_controller_index));
+    pods.add_indexer(CONTROLLER_UID_INDEX, controller_uid_indexer());
     let revisions = ctx.factory.informer::<ControllerRevision>();
     revisions.add_indexer(NAMESPACE_INDEX, namespace_indexer());
     let claims = ctx.factory.informer::<PersistentVolumeClaim>();
     claims.add_indexer(NAMESPACE_INDEX, namespace_indexer());
 
-    let queue: Queue<String> = Queue::new("statefulset");
-    stop_queue_on_shutdown(ctx, queue.clone());
+    let queue = ctx.queue("statefulset");
     let controller = Arc::new(StatefulSetController {
         client: ctx.client.clone(),
         sets: sets.clone(),
@@ -112,42 +97,32 @@ pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
         queue: queue.clone(),
         recorder: ctx.recorder(COMPONENT),
     });
-    {
-        let q = queue.clone();
-        sets.add_event_handler(None, move |event: Event<StatefulSet>| {
-            let set = match &event {
-                Event::Add(s) | Event::Update { new: s, .. } => s.clone(),
-                Event::Delete(d) => d.object().clone(),
-            };
-            q.add(key_of(set.as_ref()));
-        });
-    }
-    {
-        let c = controller.clone();
-        pods.add_event_handler(None, move |event: Event<Pod>| match event {
-            Event::Add(pod) => c.pod_added(&pod),
-            Event::Update { old, new } => c.pod_updated(&old, &new),
-            Event::Delete(deleted) => c.pod_deleted(deleted.object()),
-        });
-    }
+    enqueue_events(&sets, &queue);
+    let pod_events = PodEvents {
+        owners: sets.clone(),
+        queue: queue.clone(),
+        expectations: None,
+        selects: |set: &StatefulSet, labels| set_selector(set).is_ok_and(|s| s.matches(labels)),
+        min_ready_seconds: |set: &StatefulSet| {
+            set.spec
+                .as_ref()
+                .and_then(|s| s.min_ready_seconds)
+                .unwrap_or(0)
+        },
+        ready: identity::is_running_and_ready,
+        on_terminating: OnTerminating::Update,
+    };
+    add_handler(&pods, Arc::new(pod_events));
     // Acting on half-listed caches would recreate pods and revisions that exist.
-    let stop = ctx.stop.clone();
     let workers = ctx.options.concurrent_statefulset_syncs;
-    tokio::spawn(async move {
-        let synced = async {
-            sets.wait_synced().await
-                && pods.wait_synced().await
-                && revisions.wait_synced().await
-                && claims.wait_synced().await
-        };
-        if !crate::framework::wait_for_caches(stop, synced).await {
-            return;
-        }
-        run_workers(COMPONENT, queue, workers, move |key: String| {
-            let c = controller.clone();
-            async move { c.sync(&key).await }
-        });
-    });
+    run_workers_when_synced(
+        ctx,
+        COMPONENT,
+        queue,
+        workers,
+        &[&sets, &pods, &revisions, &claims],
+        controller,
+    );
     Ok(())
 }
 
@@ -161,14 +136,6 @@ struct StatefulSetController {
     recorder: CoreEventRecorder,
 }
 
-/// The message of an error as upstream's `err.Error()` gives it for API errors.
-fn error_message(err: &client::Error) -> String {
-    match err {
-        client::Error::Api(api) => api.message.clone(),
-        other => other.to_string(),
-    }
-}
-
 fn set_selector(set: &StatefulSet) -> Result<Selector, String> {
     let spec = set.spec.as_ref().ok_or("the StatefulSet has no spec")?;
     let value = serde_json::to_value(&spec.selector).map_err(|err| err.to_string())?;
@@ -180,86 +147,13 @@ fn set_selector(set: &StatefulSet) -> Result<Selector, String> {
     Ok(selector)
 }
 
+impl Reconciler for StatefulSetController {
+    async fn reconcile(&self, key: &str) -> anyhow::Result<()> {
+        self.sync(key).await
+    }
+}
+
 impl StatefulSetController {
-    // ---- pod event handlers: enqueue the owning (or matching) sets ----
-
-    fn resolve(&self, namespace: Option<&str>, r: &OwnerReference) -> Option<Arc<StatefulSet>> {
-        if r.kind != "StatefulSet" {
-            return None;
-        }
-        let set = self.sets.store().get_namespaced(namespace, &r.name)?;
-        (set.metadata.uid.as_ref() == Some(&r.uid)).then_some(set)
-    }
-
-    /// Sets whose selector matches an orphan (candidates to adopt it).
-    fn enqueue_matching(&self, pod: &Pod) {
-        let Some(ns) = pod.metadata.namespace.as_deref() else {
-            return;
-        };
-        let labels = pod.metadata.labels.clone().unwrap_or_default();
-        for set in self.sets.store().by_index(NAMESPACE_INDEX, ns) {
-            if set_selector(&set).is_ok_and(|s| s.matches(&labels)) {
-                self.queue.add(key_of(set.as_ref()));
-            }
-        }
-    }
-
-    fn pod_added(&self, pod: &Arc<Pod>) {
-        let ns = pod.metadata.namespace.as_deref();
-        match controller_ref(&pod.metadata) {
-            Some(r) => {
-                if let Some(set) = self.resolve(ns, r) {
-                    self.queue.add(key_of(set.as_ref()));
-                }
-            }
-            None => self.enqueue_matching(pod),
-        }
-    }
-
-    fn pod_updated(&self, old: &Arc<Pod>, new: &Arc<Pod>) {
-        if old.metadata.resource_version == new.metadata.resource_version {
-            return;
-        }
-        let ns = new.metadata.namespace.as_deref();
-        let (old_ref, new_ref) = (controller_ref(&old.metadata), controller_ref(&new.metadata));
-        if old_ref != new_ref {
-            if let Some(set) = old_ref.and_then(|r| self.resolve(ns, r)) {
-                self.queue.add(key_of(set.as_ref()));
-            }
-        }
-        if let Some(r) = new_ref {
-            if let Some(set) = self.resolve(ns, r) {
-                let key = key_of(set.as_ref());
-                let min_ready = set
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.min_ready_seconds)
-                    .unwrap_or(0);
-                if min_ready > 0
-                    && !identity::is_running_and_ready(old)
-                    && identity::is_running_and_ready(new)
-                {
-                    // Available only after minReadySeconds: look again then.
-                    let delay = Duration::from_secs(u64::try_from(min_ready).unwrap_or(0));
-                    self.queue.add_after(key.clone(), delay);
-                }
-                self.queue.add(key);
-            }
-            return;
-        }
-        if old.metadata.labels != new.metadata.labels || old_ref != new_ref {
-            self.enqueue_matching(new);
-        }
-    }
-
-    fn pod_deleted(&self, pod: &Arc<Pod>) {
-        if let Some(r) = controller_ref(&pod.metadata) {
-            if let Some(set) = self.resolve(pod.metadata.namespace.as_deref(), r) {
-                self.queue.add(key_of(set.as_ref()));
-            }
-        }
-    }
-
     // ---- sync ----
 
     async fn sync(&self, key: &str) -> anyhow::Result<()> {
@@ -359,59 +253,17 @@ impl StatefulSetController {
         let candidates = self
             .pods
             .store()
-            .by_index(POD_CONTROLLER_INDEX, view.uid)
+            .by_index(CONTROLLER_UID_INDEX, view.uid)
             .into_iter()
             .chain(
                 self.pods
                     .store()
-                    .by_index(POD_CONTROLLER_INDEX, &orphan_key(view.namespace)),
+                    .by_index(CONTROLLER_UID_INDEX, &orphans_of(view.namespace)),
             );
-        let api: Api<Pod> = self.client.api(Some(view.namespace));
-        let mut claimed = Vec::new();
-        let mut errors = Vec::new();
-        let mut can_adopt: Option<Result<(), String>> = None;
-        for pod in candidates {
-            let pod_name = pod.metadata.name.clone().unwrap_or_default();
-            let pod_uid = pod.metadata.uid.clone().unwrap_or_default();
-            let (patch, adopting) = match identity::claim(view, selector, &pod) {
-                Claim::Keep => {
-                    claimed.push(pod);
-                    continue;
-                }
-                Claim::Ignore => continue,
-                Claim::Adopt => {
-                    if can_adopt.is_none() {
-                        can_adopt = Some(self.recheck_set(set).await);
-                    }
-                    if let Some(Err(err)) = &can_adopt {
-                        errors.push(format!("cannot adopt pod {pod_name}: {err}"));
-                        continue;
-                    }
-                    (
-                        adopt_patch(&new_controller_ref(set.as_ref()), &pod_uid),
-                        true,
-                    )
-                }
-                Claim::Release => (release_patch(view.uid, &pod_uid), false),
-            };
-            match api
-                .patch(&pod_name, &PatchParams::default(), &Patch::Strategic(patch))
-                .await
-            {
-                Ok(patched) if adopting => claimed.push(Arc::new(patched)),
-                Ok(_) => {}
-                // Gone, or replaced by a pod of the same name (the UID precondition).
-                Err(err)
-                    if err.is_not_found()
-                        || matches!(&err, client::Error::Api(a) if a.code == 422) => {}
-                Err(err) => errors.push(format!("claiming pod {pod_name}: {err}")),
-            }
-        }
-        if errors.is_empty() {
-            Ok(claimed)
-        } else {
-            Err(anyhow!("{}", errors.join("; ")))
-        }
+        claim_pods(&self.client, set.as_ref(), candidates, |pod| {
+            identity::is_member(view, selector, pod)
+        })
+        .await
     }
 
     /// upstream `ListRevisions` + `AdoptOrphanRevisions`: revisions matching the selector that
@@ -442,7 +294,9 @@ impl StatefulSetController {
         if orphans.is_empty() || view.deleting {
             return Ok(ours);
         }
-        self.recheck_set(set).await.map_err(|err| anyhow!(err))?;
+        recheck_owner(&self.client, set.as_ref())
+            .await
+            .map_err(|err| anyhow!(err))?;
         let api: Api<ControllerRevision> = self.client.api(Some(view.namespace));
         for orphan in orphans {
             let name = orphan.metadata.name.clone().unwrap_or_default();
@@ -458,25 +312,6 @@ impl StatefulSetController {
             }
         }
         Ok(ours)
-    }
-
-    /// upstream `RecheckDeletionTimestamp`: adopt only for the live set, not being deleted.
-    async fn recheck_set(&self, set: &Arc<StatefulSet>) -> Result<(), String> {
-        let ns = set.metadata.namespace.as_deref().unwrap_or_default();
-        let name = set.metadata.name.as_deref().unwrap_or_default();
-        let api: Api<StatefulSet> = self.client.api(Some(ns));
-        let fresh = api.get(name).await.map_err(|err| err.to_string())?;
-        if fresh.metadata.uid != set.metadata.uid {
-            return Err(format!(
-                "original StatefulSet {ns}/{name} is gone: got uid {}, wanted {}",
-                fresh.metadata.uid.as_deref().unwrap_or(""),
-                set.metadata.uid.as_deref().unwrap_or("")
-            ));
-        }
-        if let Some(ts) = &fresh.metadata.deletion_timestamp {
-            return Err(format!("{ns}/{name} has just been deleted at {}", ts.0));
-        }
-        Ok(())
     }
 
     /// upstream `getStatefulSetRevisions`: (current, update, collision count), creating or
@@ -753,14 +588,4 @@ impl StatefulSetController {
         }
         Ok(())
     }
-}
-
-/// A strategic merge patch making `owner` the controller, guarded by the object's UID.
-fn adopt_patch(owner: &OwnerReference, uid: &str) -> serde_json::Value {
-    json!({"metadata": {"ownerReferences": [owner], "uid": uid}})
-}
-
-/// A strategic merge patch dropping the owner reference to `owner_uid`.
-fn release_patch(owner_uid: &str, uid: &str) -> serde_json::Value {
-    json!({"metadata": {"ownerReferences": [{"$patch": "delete", "uid": owner_uid}], "uid": uid}})
 }

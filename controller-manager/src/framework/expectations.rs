@@ -4,8 +4,14 @@
 //! the creations and deletions still expected; the informer's add/delete handlers lower them.
 //! Expectations older than five minutes count as satisfied, so a lost event cannot wedge an
 //! owner forever (upstream's `ExpectationsTimeout`).
+//!
+//! [`UidTrackingExpectations`] (upstream's `UIDTrackingControllerExpectations`) adds the pods
+//! whose deletion is expected, so the same pod observed twice (once when its deletionTimestamp
+//! appears, once when it is gone) lowers the count only once. With bare counts that double
+//! observation would satisfy an owner early and let it delete a replacement victim while the
+//! first deletions are still in flight.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -89,9 +95,105 @@ impl Expectations {
     }
 }
 
+/// Counting expectations plus the keys of the pods whose deletion is expected.
+#[derive(Default)]
+pub struct UidTrackingExpectations {
+    counts: Expectations,
+    /// Owner key -> pod keys whose deletion is still expected.
+    deleting: Mutex<HashMap<String, HashSet<String>>>,
+}
+
+impl UidTrackingExpectations {
+    pub fn new() -> UidTrackingExpectations {
+        UidTrackingExpectations::default()
+    }
+
+    fn deleting(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashSet<String>>> {
+        self.deleting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn satisfied(&self, owner: &str) -> bool {
+        self.counts.satisfied(owner)
+    }
+
+    /// Replaces the expectations of `owner` before a round of creations and deletions
+    /// (`deletions`: the keys of the pods about to be deleted).
+    pub fn expect(
+        &self,
+        owner: &str,
+        creations: usize,
+        deletions: impl IntoIterator<Item = String>,
+    ) {
+        let dels: HashSet<String> = deletions.into_iter().collect();
+        self.counts.expect(
+            owner,
+            i64::try_from(creations).unwrap_or(i64::MAX),
+            i64::try_from(dels.len()).unwrap_or(i64::MAX),
+        );
+        self.deleting().insert(owner.to_string(), dels);
+    }
+
+    pub fn creation_observed(&self, owner: &str) {
+        self.counts.creation_observed(owner);
+    }
+
+    /// Lowers the deletions expected of `owner` if `pod` is one of them (once per pod).
+    pub fn deletion_observed(&self, owner: &str, pod: &str) {
+        let tracked = self
+            .deleting()
+            .get_mut(owner)
+            .is_some_and(|pods| pods.remove(pod));
+        if tracked {
+            self.counts.deletion_observed(owner);
+        }
+    }
+
+    /// Forgets `owner` (it was deleted).
+    pub fn delete(&self, owner: &str) {
+        self.deleting().remove(owner);
+        self.counts.delete(owner);
+    }
+
+    /// (pending creations, pending deletions), for tests and logs.
+    pub fn pending(&self, owner: &str) -> Option<(i64, i64)> {
+        self.counts.pending(owner)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pod_observed_twice_counts_once() {
+        let e = UidTrackingExpectations::new();
+        assert!(e.satisfied("ns/rs"), "nothing expected yet");
+        e.expect("ns/rs", 1, ["ns/a".to_string(), "ns/b".to_string()]);
+        e.creation_observed("ns/rs");
+        // Graceful deletion: seen with a deletionTimestamp, then gone.
+        e.deletion_observed("ns/rs", "ns/a");
+        e.deletion_observed("ns/rs", "ns/a");
+        // A pod we did not delete does not count.
+        e.deletion_observed("ns/rs", "ns/other");
+        assert_eq!(e.pending("ns/rs"), Some((0, 1)));
+        assert!(!e.satisfied("ns/rs"), "b's deletion is still pending");
+        e.deletion_observed("ns/rs", "ns/b");
+        assert!(e.satisfied("ns/rs"));
+        e.delete("ns/rs");
+        assert_eq!(e.pending("ns/rs"), None);
+    }
+
+    #[test]
+    fn new_expectations_replace_the_tracked_deletions() {
+        let e = UidTrackingExpectations::new();
+        e.expect("ns/rs", 0, ["ns/a".to_string()]);
+        e.expect("ns/rs", 2, []);
+        e.deletion_observed("ns/rs", "ns/a");
+        assert_eq!(e.pending("ns/rs"), Some((2, 0)), "a is no longer expected");
+        e.creation_observed("ns/rs");
+        e.creation_observed("ns/rs");
+        assert!(e.satisfied("ns/rs"));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn expectations_gate_until_observed_or_expired() {

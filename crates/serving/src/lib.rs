@@ -4,9 +4,15 @@
 //! `/livez`, `/readyz` (200 `ok` while the daemon's health check passes, 500 naming the failure
 //! otherwise) and `/metrics` (the process's Prometheus registry).
 //!
-//! Not yet done: upstream delegates authentication and authorization of `/metrics` to the
-//! apiserver (TokenReview, SubjectAccessReview); here every path is readable by any client that
-//! reaches the port, as with upstream's `--authorization-always-allow-paths` for health.
+//! [`serve_with_auth`] puts upstream's delegated authentication and authorization in front
+//! ([`filter`], [`authn`], [`authz`]): client certificates, bearer tokens (TokenReview) and
+//! anonymous users, then always-allowed groups and paths and a SubjectAccessReview. The
+//! apiserver-backed halves live in the client crate (`client::delegated`), so this crate does
+//! not depend on the client. [`serve`] alone answers every client, for tests and tools.
+
+pub mod authn;
+pub mod authz;
+pub mod filter;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,6 +26,22 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+
+pub use filter::ServingAuth;
+
+/// Why a request could not be authenticated or authorized, or why the settings are unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The credentials were refused (401), or the authority refused to decide.
+    #[error("{0}")]
+    Rejected(String),
+    /// The authority (the apiserver) could not be asked or gave no usable answer.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The flags or files do not make a usable configuration.
+    #[error("{0}")]
+    Config(String),
+}
 
 /// A daemon's `main` after flag parsing: logs to stderr at upstream's `-v` levels (0-1 info, 2-4
 /// debug, 5+ trace; `RUST_LOG` overrides), runs `run` on a multi-threaded runtime, and turns its
@@ -74,15 +96,38 @@ pub struct SecureServing {
 /// The daemon's health: `Err(reason)` makes /healthz and /readyz answer 500.
 pub type HealthCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
-/// Loads or generates the certificate and starts serving; returns the bound address.
+/// Loads or generates the certificate and starts serving every client, without authentication;
+/// returns the bound address.
 pub async fn serve(
     config: SecureServing,
     health: HealthCheck,
 ) -> anyhow::Result<Option<SocketAddr>> {
+    serve_inner(config, health, None).await
+}
+
+/// As [`serve`], with `auth` deciding who may see what; when it verifies client certificates,
+/// the handshake asks for one (without requiring it).
+pub async fn serve_with_auth(
+    config: SecureServing,
+    health: HealthCheck,
+    auth: Arc<ServingAuth>,
+) -> anyhow::Result<Option<SocketAddr>> {
+    serve_inner(config, health, Some(auth)).await
+}
+
+async fn serve_inner(
+    config: SecureServing,
+    health: HealthCheck,
+    auth: Option<Arc<ServingAuth>>,
+) -> anyhow::Result<Option<SocketAddr>> {
     if config.port == 0 {
         return Ok(None);
     }
-    let acceptor = tls_acceptor(&config)?;
+    let client_cas = auth
+        .as_ref()
+        .map(|a| a.authentication.client_cas())
+        .unwrap_or_default();
+    let acceptor = tls_acceptor(&config, &client_cas)?;
     let listener = TcpListener::bind((config.bind_address, config.port))
         .await
         .with_context(|| format!("listening on {}:{}", config.bind_address, config.port))?;
@@ -95,13 +140,28 @@ pub async fn serve(
             };
             let acceptor = acceptor.clone();
             let health = health.clone();
+            let auth = auth.clone();
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(stream).await else {
                     return;
                 };
+                let client_certs: Option<Arc<[rustls::pki_types::CertificateDer<'static>]>> = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .map(|chain| chain.iter().map(|c| c.clone().into_owned()).collect());
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let health = health.clone();
-                    async move { Ok::<_, std::convert::Infallible>(route(&req, &health)) }
+                    let auth = auth.clone();
+                    let client_certs = client_certs.clone();
+                    async move {
+                        if let Some(auth) = &auth {
+                            if let Err(refused) = auth.check(&req, client_certs.as_deref()).await {
+                                return Ok::<_, std::convert::Infallible>(refused);
+                            }
+                        }
+                        Ok(route(&req, &health))
+                    }
                 });
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(tls), service)
@@ -152,7 +212,10 @@ fn route(req: &Request<Incoming>, health: &HealthCheck) -> Response<Full<Bytes>>
     }
 }
 
-fn tls_acceptor(config: &SecureServing) -> anyhow::Result<TlsAcceptor> {
+fn tls_acceptor(
+    config: &SecureServing,
+    client_cas: &[rustls::pki_types::CertificateDer<'static>],
+) -> anyhow::Result<TlsAcceptor> {
     let (cert_path, key_path) = match (&config.cert_file, &config.key_file) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
         (None, None) => self_signed(
@@ -164,10 +227,17 @@ fn tls_acceptor(config: &SecureServing) -> anyhow::Result<TlsAcceptor> {
     };
     let (certs, key) = load_cert_and_key(&cert_path, &key_path)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
+        .context("TLS protocol versions")?;
+    let builder = if client_cas.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        builder.with_client_cert_verifier(Arc::new(authn::RequestClientCert::new(
+            client_cas, provider,
+        )))
+    };
+    let mut tls = builder
         .with_single_cert(certs, key)
         .context("the serving certificate and key do not match")?;
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

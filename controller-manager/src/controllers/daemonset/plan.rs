@@ -14,6 +14,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 
 use super::eligibility::{node_should_run, target_node};
+use crate::framework::podutil::{is_available, is_ready, phase};
 
 /// The label naming the ControllerRevision a pod was made from.
 pub const REVISION_HASH_LABEL: &str = "controller-revision-hash";
@@ -21,41 +22,6 @@ pub const REVISION_HASH_LABEL: &str = "controller-revision-hash";
 pub const TEMPLATE_GENERATION_LABEL: &str = "pod-template-generation";
 
 // ---- pod predicates ----
-
-fn phase(pod: &Pod) -> &str {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or("")
-}
-
-fn ready_since(pod: &Pod) -> Option<Option<&Timestamp>> {
-    pod.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == "Ready" && c.status == "True")
-        .map(|c| c.last_transition_time.as_ref().map(|t| &t.0))
-}
-
-/// `podutil.IsPodReady`.
-pub fn is_ready(pod: &Pod) -> bool {
-    ready_since(pod).is_some()
-}
-
-/// `podutil.IsPodAvailable`: Ready for at least `min_ready_seconds` by `now`.
-pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
-    match ready_since(pod) {
-        None => false,
-        Some(_) if min_ready_seconds <= 0 => true,
-        Some(None) => false,
-        Some(Some(since)) => {
-            since.as_nanosecond() + i128::from(min_ready_seconds) * 1_000_000_000
-                < now.as_nanosecond()
-        }
-    }
-}
 
 fn label<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
     pod.metadata.labels.as_ref()?.get(key).map(String::as_str)
@@ -597,20 +563,24 @@ mod tests {
         v
     }
 
+    fn nodes(names: &[&str]) -> Vec<Arc<Node>> {
+        names.iter().map(|n| node(n, None)).collect()
+    }
+
+    /// The manage plan of a DaemonSet at revision "new" over `nodes` and `pods`.
+    fn manage(surge: bool, nodes: &[Arc<Node>], pods: &[Arc<Pod>]) -> ManagePlan {
+        let t = template();
+        manage_plan(&daemon(&t, surge), nodes, &pods_by_node(pods), now())
+    }
+
     #[test]
     fn manage_plan_per_node() {
-        let t = template();
-        let nodes = vec![
-            node("empty", None),
-            node("ok", None),
-            node("doubled", None),
+        let mut nodes = nodes(&["empty", "ok", "doubled", "failed", "done", "terminating"]);
+        nodes.extend([
             node("noexec", Some("NoExecute")),
             node("nosched", Some("NoSchedule")),
             node("nosched-empty", Some("NoSchedule")),
-            node("failed", None),
-            node("done", None),
-            node("terminating", None),
-        ];
+        ]);
         let pods = vec![
             pod("ok-1", "ok", "new", 10, "ready"),
             pod("doubled-old", "doubled", "new", 100, "ready"),
@@ -622,7 +592,7 @@ mod tests {
             pod("terminating-1", "terminating", "new", 10, "deleting"),
             pod("gone-1", "gone-node", "new", 10, "pending"),
         ];
-        let plan = manage_plan(&daemon(&t, false), &nodes, &pods_by_node(&pods), now());
+        let plan = manage(false, &nodes, &pods);
         assert_eq!(plan.create_on, vec!["empty".to_string()]);
         assert_eq!(
             sorted(plan.delete),
@@ -638,28 +608,17 @@ mod tests {
 
     #[test]
     fn bound_pods_of_deleted_nodes_are_left_to_pod_gc() {
-        let t = template();
         let mut bound = (*pod("bound", "gone", "new", 10, "ready")).clone();
         if let Some(spec) = bound.spec.as_mut() {
             spec.node_name = Some("gone".into());
         }
-        let plan = manage_plan(
-            &daemon(&t, false),
-            &[],
-            &pods_by_node(&[Arc::new(bound)]),
-            now(),
-        );
+        let plan = manage(false, &[], &[Arc::new(bound)]);
         assert!(plan.is_empty(), "{plan:?}");
     }
 
     #[test]
     fn surge_keeps_old_until_new_available() {
-        let t = template();
-        let nodes = vec![
-            node("waiting", None),
-            node("done", None),
-            node("triple", None),
-        ];
+        let nodes = nodes(&["waiting", "done", "triple"]);
         let pods = vec![
             pod("w-old", "waiting", "old", 100, "ready"),
             pod("w-new", "waiting", "new", 10, "pending"),
@@ -668,7 +627,7 @@ mod tests {
             pod("t-new1", "triple", "new", 30, "ready"),
             pod("t-new2", "triple", "new", 10, "pending"),
         ];
-        let plan = manage_plan(&daemon(&t, true), &nodes, &pods_by_node(&pods), now());
+        let plan = manage(true, &nodes, &pods);
         assert_eq!(sorted(plan.delete), vec!["d-old", "t-new2"]);
         assert!(plan.create_on.is_empty());
     }
@@ -742,87 +701,70 @@ mod tests {
     #[test]
     fn rolling_update_respects_max_unavailable() {
         let t = template();
-        let nodes: Vec<Arc<Node>> = ["a", "b", "c", "d"].iter().map(|n| node(n, None)).collect();
-        let all_old = vec![
+        let d = daemon(&t, false);
+        let nodes = nodes(&["a", "b", "c", "d"]);
+        let plan = |pods: &[Arc<Pod>], unavailable| {
+            rolling_plan(
+                &d,
+                budget_of(0, unavailable),
+                &nodes,
+                &pods_by_node(pods),
+                now(),
+            )
+        };
+        let mut pods = vec![
             pod("a-old", "a", "old", 100, "ready"),
             pod("b-old", "b", "old", 100, "ready"),
             pod("c-old", "c", "old", 100, "ready"),
             pod("d-old", "d", "old", 100, "ready"),
         ];
-        let d = daemon(&t, false);
-        let plan = rolling_plan(&d, budget_of(0, 1), &nodes, &pods_by_node(&all_old), now());
-        assert_eq!(plan.delete, vec!["a-old"], "one at a time");
-        let plan = rolling_plan(&d, budget_of(0, 2), &nodes, &pods_by_node(&all_old), now());
-        assert_eq!(plan.delete, vec!["a-old", "b-old"]);
+        assert_eq!(plan(&pods, 1).delete, vec!["a-old"], "one at a time");
+        assert_eq!(plan(&pods, 2).delete, vec!["a-old", "b-old"]);
 
         // a was replaced by a new pod not yet ready: the budget is spent.
-        let mut progressing = all_old.clone();
-        progressing[0] = pod("a-new", "a", "new", 1, "pending");
-        let plan = rolling_plan(
-            &d,
-            budget_of(0, 1),
-            &nodes,
-            &pods_by_node(&progressing),
-            now(),
-        );
-        assert!(plan.delete.is_empty(), "{plan:?}");
+        pods[0] = pod("a-new", "a", "new", 1, "pending");
+        let spent = plan(&pods, 1);
+        assert!(spent.delete.is_empty(), "{spent:?}");
 
         // Once it is available the next old pod goes.
-        progressing[0] = pod("a-new", "a", "new", 1, "ready");
-        let plan = rolling_plan(
-            &d,
-            budget_of(0, 1),
-            &nodes,
-            &pods_by_node(&progressing),
-            now(),
-        );
-        assert_eq!(plan.delete, vec!["b-old"]);
+        pods[0] = pod("a-new", "a", "new", 1, "ready");
+        assert_eq!(plan(&pods, 1).delete, vec!["b-old"]);
 
         // An unavailable old pod is replaced regardless of the budget.
-        progressing[0] = pod("a-new", "a", "new", 1, "pending");
-        progressing[3] = pod("d-old", "d", "old", 100, "pending");
-        let plan = rolling_plan(
-            &d,
-            budget_of(0, 1),
-            &nodes,
-            &pods_by_node(&progressing),
-            now(),
-        );
-        assert_eq!(plan.delete, vec!["d-old"]);
+        pods[0] = pod("a-new", "a", "new", 1, "pending");
+        pods[3] = pod("d-old", "d", "old", 100, "pending");
+        assert_eq!(plan(&pods, 1).delete, vec!["d-old"]);
 
         // A node without any pod counts as unavailable.
-        let missing = vec![
-            pod("b-old", "b", "old", 100, "ready"),
-            pod("c-old", "c", "old", 100, "ready"),
-        ];
-        let plan = rolling_plan(&d, budget_of(0, 1), &nodes, &pods_by_node(&missing), now());
-        assert!(plan.delete.is_empty(), "{plan:?}");
+        let missing = plan(&pods[1..3], 1);
+        assert!(missing.delete.is_empty(), "{missing:?}");
     }
 
     #[test]
     fn rolling_update_with_surge() {
         let t = template();
-        let nodes: Vec<Arc<Node>> = ["a", "b", "c"].iter().map(|n| node(n, None)).collect();
-        let pods = vec![
+        let d = daemon(&t, true);
+        let nodes = nodes(&["a", "b", "c"]);
+        let plan = |pods: &[Arc<Pod>]| {
+            rolling_plan(&d, budget_of(1, 0), &nodes, &pods_by_node(pods), now())
+        };
+        let mut pods = vec![
             pod("a-old", "a", "old", 100, "ready"),
             pod("b-old", "b", "old", 100, "ready"),
             pod("c-old", "c", "old", 100, "ready"),
         ];
-        let d = daemon(&t, true);
-        let plan = rolling_plan(&d, budget_of(1, 0), &nodes, &pods_by_node(&pods), now());
-        assert_eq!(plan.create_on, vec!["a"]);
-        assert!(plan.delete.is_empty());
+        let first = plan(&pods);
+        assert_eq!(first.create_on, vec!["a"]);
+        assert!(first.delete.is_empty());
 
-        let mut surged = pods.clone();
-        surged.push(pod("a-new", "a", "new", 1, "pending"));
-        let plan = rolling_plan(&d, budget_of(1, 0), &nodes, &pods_by_node(&surged), now());
-        assert_eq!(plan, RollingPlan::default(), "waiting for a-new");
+        pods.push(pod("a-new", "a", "new", 1, "pending"));
+        assert_eq!(plan(&pods), RollingPlan::default(), "waiting for a-new");
 
-        surged.pop();
-        surged.push(pod("a-new", "a", "new", 1, "ready"));
-        let plan = rolling_plan(&d, budget_of(1, 0), &nodes, &pods_by_node(&surged), now());
-        assert_eq!(plan.delete, vec!["a-old"]);
-        assert_eq!(plan.create_on, vec!["b"]);
+        pods.pop();
+        pods.push(pod("a-new", "a", "new", 1, "ready"));
+        let next = plan(&pods);
+        assert_eq!(next.delete, vec!["a-old"]);
+        assert_eq!(next.create_on, vec!["b"]);
     }
 
     #[test]

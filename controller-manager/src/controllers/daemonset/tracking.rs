@@ -1,72 +1,15 @@
-//! State the controller keeps between syncs: expectations of its own pod creations and
-//! deletions, and the backoff of failed daemon pods per node.
+//! The backoff of failed daemon pods per node, state the controller keeps between syncs (its
+//! expectations are the framework's `UidTrackingExpectations`).
 //!
-//! Deletions are expected per pod key on top of the framework's counting [`Expectations`], so a
-//! pod seen twice (once when its deletionTimestamp appears, once when it is gone) counts once.
 //! The backoff follows upstream's `failedPodsBackoff` (`flowcontrol.Backoff` from 1s doubling to
 //! 15 minutes, keyed by DaemonSet UID, observed generation and node), so a kubelet that keeps
 //! rejecting a daemon pod is not answered with a hot create/delete loop.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
-
-use crate::framework::expectations::Expectations;
-
-#[derive(Default)]
-pub struct PodExpectations {
-    counts: Expectations,
-    /// DaemonSet key -> pod keys whose deletion is still expected.
-    deleting: Mutex<HashMap<String, HashSet<String>>>,
-}
-
-impl PodExpectations {
-    fn deleting(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashSet<String>>> {
-        self.deleting.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn satisfied(&self, owner: &str) -> bool {
-        self.counts.satisfied(owner)
-    }
-
-    /// Replaces the expectations of `owner` before a round of creations and deletions.
-    pub fn expect(&self, owner: &str, creations: usize, deletions: Vec<String>) {
-        let dels: HashSet<String> = deletions.into_iter().collect();
-        self.counts.expect(
-            owner,
-            i64::try_from(creations).unwrap_or(i64::MAX),
-            i64::try_from(dels.len()).unwrap_or(i64::MAX),
-        );
-        self.deleting().insert(owner.to_string(), dels);
-    }
-
-    pub fn creation_observed(&self, owner: &str) {
-        self.counts.creation_observed(owner);
-    }
-
-    /// Lowers the deletions expected of `owner` if `pod` is one of them (once per pod).
-    pub fn deletion_observed(&self, owner: &str, pod: &str) {
-        let tracked = self
-            .deleting()
-            .get_mut(owner)
-            .is_some_and(|pods| pods.remove(pod));
-        if tracked {
-            self.counts.deletion_observed(owner);
-        }
-    }
-
-    pub fn delete(&self, owner: &str) {
-        self.deleting().remove(owner);
-        self.counts.delete(owner);
-    }
-
-    #[cfg(test)]
-    pub fn pending(&self, owner: &str) -> Option<(i64, i64)> {
-        self.counts.pending(owner)
-    }
-}
 
 const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(15 * 60);
@@ -120,23 +63,6 @@ impl FailedPodBackoff {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_pod_observed_twice_counts_once() {
-        let e = PodExpectations::default();
-        assert!(e.satisfied("ns/ds"));
-        e.expect("ns/ds", 1, vec!["ns/a".into(), "ns/b".into()]);
-        e.creation_observed("ns/ds");
-        e.deletion_observed("ns/ds", "ns/a");
-        e.deletion_observed("ns/ds", "ns/a");
-        e.deletion_observed("ns/ds", "ns/other");
-        assert_eq!(e.pending("ns/ds"), Some((0, 1)));
-        assert!(!e.satisfied("ns/ds"));
-        e.deletion_observed("ns/ds", "ns/b");
-        assert!(e.satisfied("ns/ds"));
-        e.delete("ns/ds");
-        assert_eq!(e.pending("ns/ds"), None);
-    }
 
     #[tokio::test(start_paused = true)]
     async fn backoff_doubles_and_resets() {

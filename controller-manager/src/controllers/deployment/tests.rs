@@ -609,7 +609,7 @@ fn claims_follow_the_selector_and_the_controller_reference() {
     let mut deleting = d.clone();
     deleting.metadata.deletion_timestamp = Some(at(NOW));
     let cases = [
-        (&d, &*owned, Claim::Own),
+        (&d, &*owned, Claim::Keep),
         (&d, &orphan, Claim::Adopt),
         (&d, &unselected, Claim::Release),
         (&d, &foreign, Claim::Ignore),

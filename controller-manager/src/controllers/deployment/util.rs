@@ -622,28 +622,13 @@ fn replica_set_fraction(rs: &ReplicaSet, d: &Deployment) -> i32 {
 
 // ---- ownership ------------------------------------------------------------------------------
 
+pub use crate::framework::claim::Claim;
+
 /// What the deployment does with a ReplicaSet of its namespace (upstream's
 /// `ControllerRefManager.ClaimReplicaSets`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    Own,
-    Adopt,
-    Release,
-    Ignore,
-}
-
 pub fn claim(d: &Deployment, selector: &Selector, rs: &ReplicaSet) -> Claim {
     let matches = selector.matches(&rs.metadata.labels.clone().unwrap_or_default());
-    let deleting = d.metadata.deletion_timestamp.is_some();
-    match crate::framework::controller_ref(&rs.metadata) {
-        Some(owner) if Some(&owner.uid) != d.metadata.uid.as_ref() => Claim::Ignore,
-        Some(_) if matches => Claim::Own,
-        // Ours but no longer selected: let it go, unless we are going away anyway.
-        Some(_) if deleting => Claim::Ignore,
-        Some(_) => Claim::Release,
-        None if matches && !deleting && rs.metadata.deletion_timestamp.is_none() => Claim::Adopt,
-        None => Claim::Ignore,
-    }
+    crate::framework::claim::claim(&rs.metadata, &d.metadata, matches)
 }
 
 /// The deployment's selector, or why it cannot be used.

@@ -14,11 +14,13 @@ use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobSpec, JobStatus, UncountedTerminatedPods};
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use super::indexes::{self, COMPLETION_INDEX_ANNOTATION};
 use super::policy::{self, BackoffRecord, PolicyAction};
+use crate::framework::podcontrol;
+use crate::framework::podutil::{is_active, is_finished, is_ready, phase};
 
 pub const JOB_TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
 pub const CONTROLLER_UID_LABEL: &str = "batch.kubernetes.io/controller-uid";
@@ -182,31 +184,9 @@ pub fn has_tracking_finalizer(pod: &Pod) -> bool {
         .is_some_and(|f| f.iter().any(|f| f == JOB_TRACKING_FINALIZER))
 }
 
-fn phase(pod: &Pod) -> &str {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or_default()
-}
-
-fn is_terminal(pod: &Pod) -> bool {
-    matches!(phase(pod), "Succeeded" | "Failed")
-}
-
-/// Running or pending and not being deleted (upstream `FilterActivePods`).
-pub fn is_active(pod: &Pod) -> bool {
-    !is_terminal(pod) && pod.metadata.deletion_timestamp.is_none()
-}
-
+/// Being deleted but not finished yet (upstream's `terminating` count).
 fn is_terminating(pod: &Pod) -> bool {
-    !is_terminal(pod) && pod.metadata.deletion_timestamp.is_some()
-}
-
-pub fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    !is_finished(pod) && pod.metadata.deletion_timestamp.is_some()
 }
 
 /// Failed pods are replaced only once they reach phase Failed (not while terminating) when
@@ -482,6 +462,16 @@ pub fn plan_sync(input: &SyncInput<'_>) -> SyncPlan {
     } else {
         Duration::ZERO
     };
+    // The completed indexes with those of succeeded pods not counted yet.
+    let mut completed_now = completed.clone();
+    if indexed {
+        let succeeded = input
+            .pods
+            .iter()
+            .filter(tracked)
+            .filter(|p| phase(p) == "Succeeded");
+        completed_now.extend(succeeded.filter_map(|p| indexes::completion_index(p)));
+    }
     let mut active_after = active.len();
     if finished.is_some() {
         plan.delete = active.iter().map(|p| (*p).clone()).collect();
@@ -492,19 +482,6 @@ pub fn plan_sync(input: &SyncInput<'_>) -> SyncPlan {
         } else {
             status.succeeded.unwrap_or(0) as usize + uncounted_s.len() + new_succeeded_count
         };
-        let mut completed_now = completed.clone();
-        if indexed {
-            for p in input
-                .pods
-                .iter()
-                .filter(tracked)
-                .filter(|p| phase(p) == "Succeeded")
-            {
-                if let Some(i) = indexes::completion_index(p) {
-                    completed_now.insert(i);
-                }
-            }
-        }
         let managed = manage_pods(
             &spec,
             &active,
@@ -527,18 +504,7 @@ pub fn plan_sync(input: &SyncInput<'_>) -> SyncPlan {
     // Success (upstream: counted after manageJob, with the active count it left).
     if finished.is_none() {
         let complete = if indexed {
-            let mut done = completed.clone();
-            for p in input
-                .pods
-                .iter()
-                .filter(tracked)
-                .filter(|p| phase(p) == "Succeeded")
-            {
-                if let Some(i) = indexes::completion_index(p) {
-                    done.insert(i);
-                }
-            }
-            let total = done.len();
+            let total = completed_now.len();
             completions.is_some_and(|c| total >= usize::try_from(c).unwrap_or(0))
                 && active_after == 0
         } else {
@@ -656,35 +622,24 @@ pub fn plan_sync(input: &SyncInput<'_>) -> SyncPlan {
 
     // Interim conditions go out with the first write; the terminal one waits for the flush.
     if let Some(cond) = &finished {
-        if cond.type_ == FAILURE_TARGET {
-            if condition(Some(&status), FAILURE_TARGET).is_none() {
-                status
-                    .conditions
-                    .get_or_insert_with(Vec::new)
-                    .push(cond.clone());
-            }
-            plan.finished = Some(new_condition(
-                FAILED,
-                "True",
-                cond.reason.as_deref().unwrap_or_default(),
-                cond.message.as_deref().unwrap_or_default(),
-                now,
-            ));
+        let (interim, terminal) = if cond.type_ == FAILURE_TARGET {
+            (FAILURE_TARGET, FAILED)
         } else {
-            if condition(Some(&status), SUCCESS_CRITERIA_MET).is_none() {
-                status
-                    .conditions
-                    .get_or_insert_with(Vec::new)
-                    .push(cond.clone());
-            }
-            plan.finished = Some(new_condition(
-                COMPLETE,
-                "True",
-                cond.reason.as_deref().unwrap_or_default(),
-                cond.message.as_deref().unwrap_or_default(),
-                now,
-            ));
+            (SUCCESS_CRITERIA_MET, COMPLETE)
+        };
+        if condition(Some(&status), interim).is_none() {
+            status
+                .conditions
+                .get_or_insert_with(Vec::new)
+                .push(cond.clone());
         }
+        plan.finished = Some(new_condition(
+            terminal,
+            "True",
+            cond.reason.as_deref().unwrap_or_default(),
+            cond.message.as_deref().unwrap_or_default(),
+            now,
+        ));
     }
 
     let to_i32 = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
@@ -848,15 +803,20 @@ pub fn pod_from_template(
     owner: OwnerReference,
 ) -> Result<Pod, String> {
     let spec = job.spec.as_ref().ok_or("the job has no spec")?;
-    let template = &spec.template;
-    let meta = template.metadata.clone().unwrap_or_default();
-    let mut pod_spec = template
-        .spec
-        .clone()
-        .ok_or("the pod template has no spec")?;
     let job_name = job.metadata.name.clone().unwrap_or_default();
     let uid = job.metadata.uid.clone().unwrap_or_default();
-    let mut labels = meta.labels.unwrap_or_default();
+    let generate_name = match index {
+        Some(i) => generate_name_with_index(&job_name, i),
+        None => format!("{job_name}-"),
+    };
+    let mut pod = podcontrol::pod_from_template(
+        &spec.template,
+        generate_name,
+        job.metadata.namespace.clone(),
+        owner,
+    )?;
+    let meta = &mut pod.metadata;
+    let labels = meta.labels.get_or_insert_with(BTreeMap::new);
     for (key, value) in [
         (CONTROLLER_UID_LABEL, &uid),
         (LEGACY_CONTROLLER_UID_LABEL, &uid),
@@ -867,15 +827,16 @@ pub fn pod_from_template(
             .entry(key.to_string())
             .or_insert_with(|| value.clone());
     }
-    let mut annotations = meta.annotations.unwrap_or_default();
-    let mut finalizers = meta.finalizers.unwrap_or_default();
+    let finalizers = meta.finalizers.get_or_insert_with(Vec::new);
     if !finalizers.iter().any(|f| f == JOB_TRACKING_FINALIZER) {
         finalizers.push(JOB_TRACKING_FINALIZER.to_string());
     }
-    let generate_name = match index {
-        Some(i) => {
-            annotations.insert(COMPLETION_INDEX_ANNOTATION.into(), i.to_string());
-            labels.insert(COMPLETION_INDEX_LABEL.into(), i.to_string());
+    if let Some(i) = index {
+        meta.annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(COMPLETION_INDEX_ANNOTATION.into(), i.to_string());
+        labels.insert(COMPLETION_INDEX_LABEL.into(), i.to_string());
+        if let Some(pod_spec) = pod.spec.as_mut() {
             pod_spec.hostname = Some(format!("{job_name}-{i}"));
             let env = EnvVar {
                 name: COMPLETION_INDEX_ENV.into(),
@@ -900,23 +861,17 @@ pub fn pod_from_template(
                     vars.push(env.clone());
                 }
             }
-            generate_name_with_index(&job_name, i)
         }
-        None => format!("{job_name}-"),
-    };
-    Ok(Pod {
-        metadata: ObjectMeta {
-            generate_name: Some(generate_name),
-            namespace: job.metadata.namespace.clone(),
-            labels: Some(labels),
-            annotations: (!annotations.is_empty()).then_some(annotations),
-            finalizers: Some(finalizers),
-            owner_references: Some(vec![owner]),
-            ..ObjectMeta::default()
-        },
-        spec: Some(pod_spec),
-        status: None,
-    })
+    }
+    if pod
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.is_empty())
+    {
+        pod.metadata.annotations = None;
+    }
+    Ok(pod)
 }
 
 /// upstream `podGenerateNameWithIndex`: `<job>-<index>-`, the job name cut so the generated

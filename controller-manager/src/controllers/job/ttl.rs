@@ -20,7 +20,7 @@ use k8s_openapi::jiff::Timestamp;
 use workqueue::Queue;
 
 use super::plan;
-use crate::framework::{key_of, run_workers, stop_queue_on_shutdown, ControllerContext};
+use crate::framework::{key_of, run_workers_when_synced, ControllerContext, Reconciler};
 
 const COMPONENT: &str = "ttl-after-finished-controller";
 
@@ -55,8 +55,7 @@ pub fn ttl_state(job: &Job, now: Timestamp) -> TtlState {
 
 pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
     let jobs = ctx.factory.informer::<Job>();
-    let queue: Queue<String> = Queue::new("ttl_jobs_to_delete");
-    stop_queue_on_shutdown(ctx, queue.clone());
+    let queue = ctx.queue("ttl_jobs_to_delete");
     {
         let q = queue.clone();
         jobs.add_event_handler(None, move |event: Event<Job>| match event {
@@ -73,17 +72,8 @@ pub fn start(ctx: &ControllerContext) -> anyhow::Result<()> {
         jobs: jobs.clone(),
         queue: queue.clone(),
     });
-    let stop = ctx.stop.clone();
     let workers = ctx.options.concurrent_ttl_after_finished_syncs;
-    tokio::spawn(async move {
-        if !crate::framework::wait_for_caches(stop, jobs.wait_synced()).await {
-            return;
-        }
-        run_workers(COMPONENT, queue, workers, move |key: String| {
-            let c = controller.clone();
-            async move { c.sync(&key).await }
-        });
-    });
+    run_workers_when_synced(ctx, COMPONENT, queue, workers, &[&jobs], controller);
     Ok(())
 }
 
@@ -93,8 +83,8 @@ struct TtlController {
     queue: Queue<String>,
 }
 
-impl TtlController {
-    async fn sync(&self, key: &str) -> anyhow::Result<()> {
+impl Reconciler for TtlController {
+    async fn reconcile(&self, key: &str) -> anyhow::Result<()> {
         let (ns, name) = split_key(key);
         let Some(cached) = self.jobs.store().get_namespaced(ns, name) else {
             return Ok(());

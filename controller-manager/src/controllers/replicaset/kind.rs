@@ -68,6 +68,79 @@ fn non_empty(selector: Selector) -> Result<Selector, String> {
     }
 }
 
+/// The half of [`ReplicaOwner`] both kinds share to the letter: their specs and statuses have
+/// the same fields (`$status`, `$condition`) and differ only in the fields named after `keep`,
+/// status fields this controller does not own and carries over as they are.
+macro_rules! replica_owner_fields {
+    ($status:ident, $condition:ident, keep: [$($keep:ident),*]) => {
+        fn desired_replicas(&self) -> i32 {
+            self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+        }
+
+        fn min_ready_seconds(&self) -> i32 {
+            self.spec
+                .as_ref()
+                .and_then(|s| s.min_ready_seconds)
+                .unwrap_or(0)
+        }
+
+        fn template(&self) -> Option<&PodTemplateSpec> {
+            self.spec.as_ref().and_then(|s| s.template.as_ref())
+        }
+
+        fn replica_status(&self) -> ReplicaStatus {
+            let Some(s) = &self.status else {
+                return ReplicaStatus::default();
+            };
+            ReplicaStatus {
+                replicas: s.replicas,
+                fully_labeled_replicas: s.fully_labeled_replicas.unwrap_or(0),
+                ready_replicas: s.ready_replicas.unwrap_or(0),
+                available_replicas: s.available_replicas.unwrap_or(0),
+                observed_generation: s.observed_generation,
+                conditions: s
+                    .conditions
+                    .iter()
+                    .flatten()
+                    .map(|c| ReplicaCondition {
+                        type_: c.type_.clone(),
+                        status: c.status.clone(),
+                        reason: c.reason.clone(),
+                        message: c.message.clone(),
+                        last_transition_time: c.last_transition_time.clone(),
+                    })
+                    .collect(),
+            }
+        }
+
+        fn set_replica_status(&mut self, status: ReplicaStatus) {
+            #[allow(unused_variables)]
+            let current = self.status.take().unwrap_or_default();
+            self.status = Some($status {
+                replicas: status.replicas,
+                fully_labeled_replicas: Some(status.fully_labeled_replicas),
+                ready_replicas: Some(status.ready_replicas),
+                available_replicas: Some(status.available_replicas),
+                observed_generation: status.observed_generation,
+                conditions: (!status.conditions.is_empty()).then(|| {
+                    status
+                        .conditions
+                        .into_iter()
+                        .map(|c| $condition {
+                            type_: c.type_,
+                            status: c.status,
+                            reason: c.reason,
+                            message: c.message,
+                            last_transition_time: c.last_transition_time,
+                        })
+                        .collect()
+                }),
+                $($keep: current.$keep,)*
+            });
+        }
+    };
+}
+
 impl ReplicaOwner for ReplicaSet {
     const COMPONENT: &'static str = "replicaset-controller";
     const QUEUE: &'static str = "replicaset";
@@ -79,71 +152,9 @@ impl ReplicaOwner for ReplicaSet {
         non_empty(selector)
     }
 
-    fn desired_replicas(&self) -> i32 {
-        self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
-    }
-
-    fn min_ready_seconds(&self) -> i32 {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.min_ready_seconds)
-            .unwrap_or(0)
-    }
-
-    fn template(&self) -> Option<&PodTemplateSpec> {
-        self.spec.as_ref().and_then(|s| s.template.as_ref())
-    }
-
-    fn replica_status(&self) -> ReplicaStatus {
-        let Some(s) = &self.status else {
-            return ReplicaStatus::default();
-        };
-        ReplicaStatus {
-            replicas: s.replicas,
-            fully_labeled_replicas: s.fully_labeled_replicas.unwrap_or(0),
-            ready_replicas: s.ready_replicas.unwrap_or(0),
-            available_replicas: s.available_replicas.unwrap_or(0),
-            observed_generation: s.observed_generation,
-            conditions: s
-                .conditions
-                .iter()
-                .flatten()
-                .map(|c| ReplicaCondition {
-                    type_: c.type_.clone(),
-                    status: c.status.clone(),
-                    reason: c.reason.clone(),
-                    message: c.message.clone(),
-                    last_transition_time: c.last_transition_time.clone(),
-                })
-                .collect(),
-        }
-    }
-
-    fn set_replica_status(&mut self, status: ReplicaStatus) {
-        let current = self.status.take().unwrap_or_default();
-        self.status = Some(ReplicaSetStatus {
-            replicas: status.replicas,
-            fully_labeled_replicas: Some(status.fully_labeled_replicas),
-            ready_replicas: Some(status.ready_replicas),
-            available_replicas: Some(status.available_replicas),
-            observed_generation: status.observed_generation,
-            conditions: (!status.conditions.is_empty()).then(|| {
-                status
-                    .conditions
-                    .into_iter()
-                    .map(|c| ReplicaSetCondition {
-                        type_: c.type_,
-                        status: c.status,
-                        reason: c.reason,
-                        message: c.message,
-                        last_transition_time: c.last_transition_time,
-                    })
-                    .collect()
-            }),
-            // Behind the alpha DeploymentReplicaSetTerminatingReplicas gate upstream: not ours.
-            terminating_replicas: current.terminating_replicas,
-        });
-    }
+    // `terminatingReplicas` is behind the alpha DeploymentReplicaSetTerminatingReplicas gate
+    // upstream: not ours.
+    replica_owner_fields!(ReplicaSetStatus, ReplicaSetCondition, keep: [terminating_replicas]);
 }
 
 impl ReplicaOwner for ReplicationController {
@@ -162,68 +173,11 @@ impl ReplicaOwner for ReplicationController {
         ))
     }
 
-    fn desired_replicas(&self) -> i32 {
-        self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
-    }
-
-    fn min_ready_seconds(&self) -> i32 {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.min_ready_seconds)
-            .unwrap_or(0)
-    }
-
-    fn template(&self) -> Option<&PodTemplateSpec> {
-        self.spec.as_ref().and_then(|s| s.template.as_ref())
-    }
-
-    fn replica_status(&self) -> ReplicaStatus {
-        let Some(s) = &self.status else {
-            return ReplicaStatus::default();
-        };
-        ReplicaStatus {
-            replicas: s.replicas,
-            fully_labeled_replicas: s.fully_labeled_replicas.unwrap_or(0),
-            ready_replicas: s.ready_replicas.unwrap_or(0),
-            available_replicas: s.available_replicas.unwrap_or(0),
-            observed_generation: s.observed_generation,
-            conditions: s
-                .conditions
-                .iter()
-                .flatten()
-                .map(|c| ReplicaCondition {
-                    type_: c.type_.clone(),
-                    status: c.status.clone(),
-                    reason: c.reason.clone(),
-                    message: c.message.clone(),
-                    last_transition_time: c.last_transition_time.clone(),
-                })
-                .collect(),
-        }
-    }
-
-    fn set_replica_status(&mut self, status: ReplicaStatus) {
-        self.status = Some(ReplicationControllerStatus {
-            replicas: status.replicas,
-            fully_labeled_replicas: Some(status.fully_labeled_replicas),
-            ready_replicas: Some(status.ready_replicas),
-            available_replicas: Some(status.available_replicas),
-            observed_generation: status.observed_generation,
-            conditions: (!status.conditions.is_empty()).then(|| {
-                status
-                    .conditions
-                    .into_iter()
-                    .map(|c| ReplicationControllerCondition {
-                        type_: c.type_,
-                        status: c.status,
-                        reason: c.reason,
-                        message: c.message,
-                        last_transition_time: c.last_transition_time,
-                    })
-                    .collect()
-            }),
-        });
-    }
+    replica_owner_fields!(
+        ReplicationControllerStatus,
+        ReplicationControllerCondition,
+        keep: []
+    );
 }
 
 #[cfg(test)]

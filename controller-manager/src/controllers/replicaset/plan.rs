@@ -1,8 +1,8 @@
-//! The controller's decisions as pure functions of cached objects: which pods to claim, adopt
-//! or release (upstream's `ControllerRefManager.ClaimPods`), how many pods to create or which to
-//! delete (`manageReplicas` with `getPodsToDelete` and the `ActivePodsWithRanks` order), the
-//! slow-start batch sizes, the pod to create from a template, and the status to report
-//! (`calculateStatus`). Nothing here talks to the API, so every decision is unit-tested.
+//! The controller's decisions as pure functions of cached objects: how many pods to create or
+//! which to delete (`manageReplicas` with `getPodsToDelete` and the `ActivePodsWithRanks`
+//! order), the pod to create from a template, and the status to report (`calculateStatus`).
+//! Nothing here talks to the API, so every decision is unit-tested. Claiming pods and writing
+//! them are the framework's (`claim`, `podcontrol`).
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -10,62 +10,21 @@ use std::sync::Arc;
 
 use apimachinery::LabelSelector as Selector;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use super::kind::{ReplicaCondition, ReplicaStatus};
+use crate::framework::podcontrol;
+use crate::framework::podutil::{is_active, is_available, is_ready, phase, ready_since};
 
 /// Upstream's `BurstReplicas`: at most this many creations or deletions per sync.
 pub const BURST_REPLICAS: usize = 500;
-/// Upstream's `SlowStartInitialBatchSize`.
-pub const SLOW_START_INITIAL_BATCH: usize = 1;
 /// The condition type set while creating or deleting pods fails.
 pub const REPLICA_FAILURE: &str = "ReplicaFailure";
 /// The annotation ranking pods for scale-down (GA `PodDeletionCost`).
 pub const POD_DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
 
 // ---- pod predicates (upstream's podutil / controller helpers) ----
-
-fn phase(pod: &Pod) -> &str {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or("")
-}
-
-/// `controller.IsPodActive`: not finished and not being deleted.
-pub fn is_active(pod: &Pod) -> bool {
-    !matches!(phase(pod), "Succeeded" | "Failed") && pod.metadata.deletion_timestamp.is_none()
-}
-
-/// The Ready condition's last transition time when the pod is Ready.
-fn ready_since(pod: &Pod) -> Option<Option<&Timestamp>> {
-    pod.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == "Ready" && c.status == "True")
-        .map(|c| c.last_transition_time.as_ref().map(|t| &t.0))
-}
-
-/// `podutil.IsPodReady`.
-pub fn is_ready(pod: &Pod) -> bool {
-    ready_since(pod).is_some()
-}
-
-/// `podutil.IsPodAvailable`: Ready for at least `min_ready_seconds` by `now`.
-pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
-    match ready_since(pod) {
-        None => false,
-        Some(_) if min_ready_seconds <= 0 => true,
-        Some(None) => false,
-        Some(Some(since)) => {
-            let min = i128::from(min_ready_seconds) * 1_000_000_000;
-            since.as_nanosecond() + min < now.as_nanosecond()
-        }
-    }
-}
 
 fn node_name(pod: &Pod) -> &str {
     pod.spec
@@ -278,116 +237,11 @@ pub fn manage_plan(
     }
 }
 
-/// upstream `slowStartBatch`'s batch sizes: `initial`, doubling, until `count` are made; the
-/// caller stops at the first batch with a failure.
-pub fn slow_start_batches(count: usize, initial: usize) -> Vec<usize> {
-    let mut batches = Vec::new();
-    let mut remaining = count;
-    let mut size = remaining.min(initial.max(1));
-    while size > 0 {
-        batches.push(size);
-        remaining -= size;
-        size = (2 * size).min(remaining);
-    }
-    batches
-}
-
-/// upstream `slowStartBatch`: calls `op` `count` times in batches of doubling size (each batch
-/// concurrently), stops after the first batch with a failure, and returns how many calls
-/// succeeded with the first error.
-pub async fn slow_start<F, Fut, E>(count: usize, initial: usize, op: F) -> (usize, Option<E>)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<(), E>>,
-{
-    let mut successes = 0;
-    for batch in slow_start_batches(count, initial) {
-        let results = futures::future::join_all((0..batch).map(|_| op())).await;
-        let mut first_error = None;
-        for result in results {
-            match result {
-                Ok(()) => successes += 1,
-                Err(err) => {
-                    first_error.get_or_insert(err);
-                }
-            }
-        }
-        if first_error.is_some() {
-            return (successes, first_error);
-        }
-    }
-    (successes, None)
-}
-
-// ---- claiming ----
-
-/// What `ClaimPods` does with one active pod in the owner's namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    /// Ours and matching: counts toward the replicas.
-    Keep,
-    /// Not ours to touch (another controller's, or not matching, or we are being deleted).
-    Ignore,
-    /// A matching orphan: take it (after re-checking the owner is not gone or deleting).
-    Adopt,
-    /// Ours but no longer matching: drop our controller reference.
-    Release,
-}
-
-/// upstream `ClaimObject`.
-pub fn claim(pod: &Pod, owner: &ObjectMeta, selector: &Selector) -> Claim {
-    let matches = selector.matches(pod.metadata.labels.as_ref().unwrap_or(&Default::default()));
-    let owner_deleting = owner.deletion_timestamp.is_some();
-    match crate::framework::controller_ref(&pod.metadata) {
-        Some(r) if Some(&r.uid) == owner.uid.as_ref() => {
-            if matches {
-                Claim::Keep
-            } else if owner_deleting {
-                // Releasing while being deleted would orphan pods the GC is about to remove.
-                Claim::Ignore
-            } else {
-                Claim::Release
-            }
-        }
-        Some(_) => Claim::Ignore,
-        None => {
-            if owner_deleting
-                || !matches
-                || pod.metadata.deletion_timestamp.is_some()
-                || pod.metadata.namespace != owner.namespace
-            {
-                Claim::Ignore
-            } else {
-                Claim::Adopt
-            }
-        }
-    }
-}
-
-/// The strategic merge patch that adopts a pod (the pod's UID is a precondition).
-pub fn adopt_patch(owner_ref: &OwnerReference, pod_uid: &str) -> serde_json::Value {
-    serde_json::json!({
-        "metadata": {
-            "ownerReferences": [owner_ref],
-            "uid": pod_uid,
-        }
-    })
-}
-
-/// The strategic merge patch that releases a pod from the owner with `owner_uid`.
-pub fn release_patch(owner_uid: &str, pod_uid: &str) -> serde_json::Value {
-    serde_json::json!({
-        "metadata": {
-            "ownerReferences": [{"$patch": "delete", "uid": owner_uid}],
-            "uid": pod_uid,
-        }
-    })
-}
-
 // ---- pods from templates ----
 
-/// upstream `GetPodFromTemplate`: labels, annotations, finalizers and spec from the template,
-/// a generated name `<owner>-`, the controller reference.
+/// upstream `GetPodFromTemplate` for this controller: the template must be there and carry
+/// labels (upstream's `PodControl` refuses to create unlabelled pods); the name is generated
+/// from `<owner>-`.
 pub fn pod_from_template(
     template: Option<&PodTemplateSpec>,
     owner_name: &str,
@@ -395,27 +249,16 @@ pub fn pod_from_template(
     controller_ref: OwnerReference,
 ) -> Result<Pod, String> {
     let template = template.ok_or("the pod template is missing")?;
-    let meta = template.metadata.clone().unwrap_or_default();
-    if meta.labels.as_ref().is_none_or(|l| l.is_empty()) {
+    let labels = template.metadata.as_ref().and_then(|m| m.labels.as_ref());
+    if labels.is_none_or(|l| l.is_empty()) {
         return Err("unable to create pods, no labels".into());
     }
-    let spec = template
-        .spec
-        .clone()
-        .ok_or("the pod template has no spec")?;
-    Ok(Pod {
-        metadata: ObjectMeta {
-            generate_name: Some(format!("{owner_name}-")),
-            namespace: Some(namespace.to_string()),
-            labels: meta.labels,
-            annotations: meta.annotations,
-            finalizers: meta.finalizers,
-            owner_references: Some(vec![controller_ref]),
-            ..ObjectMeta::default()
-        },
-        spec: Some(spec),
-        status: None,
-    })
+    podcontrol::pod_from_template(
+        template,
+        format!("{owner_name}-"),
+        Some(namespace.to_string()),
+        controller_ref,
+    )
 }
 
 // ---- status ----
@@ -506,9 +349,8 @@ pub fn needs_availability_requeue(
 mod tests {
     use std::collections::BTreeMap;
 
-    use k8s_openapi::api::core::v1::{
-        Container, ContainerStatus, PodCondition, PodSpec, PodStatus,
-    };
+    use k8s_openapi::api::core::v1::{ContainerStatus, PodCondition, PodSpec, PodStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     use super::*;
 
@@ -602,25 +444,6 @@ mod tests {
             self.0.metadata.labels = Some(labels(pairs));
             self
         }
-        fn owned_by(mut self, uid: &str) -> P {
-            self.0.metadata.owner_references = Some(vec![OwnerReference {
-                api_version: "apps/v1".into(),
-                kind: "ReplicaSet".into(),
-                name: "rs".into(),
-                uid: uid.into(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            }]);
-            self
-        }
-        fn deleting(mut self) -> P {
-            self.0.metadata.deletion_timestamp = Some(at(1));
-            self
-        }
-        fn namespace(mut self, ns: &str) -> P {
-            self.0.metadata.namespace = Some(ns.into());
-            self
-        }
         fn arc(self) -> Arc<Pod> {
             Arc::new(self.0)
         }
@@ -712,59 +535,6 @@ mod tests {
     }
 
     #[test]
-    fn slow_start_batches_double_up_to_the_count() {
-        let cases: &[(usize, &[usize])] = &[
-            (0, &[]),
-            (1, &[1]),
-            (2, &[1, 1]),
-            (3, &[1, 2]),
-            (7, &[1, 2, 4]),
-            (10, &[1, 2, 4, 3]),
-            (500, &[1, 2, 4, 8, 16, 32, 64, 128, 245]),
-        ];
-        for (count, want) in cases {
-            let got = slow_start_batches(*count, SLOW_START_INITIAL_BATCH);
-            assert_eq!(got, want.to_vec(), "count {count}");
-            assert_eq!(got.iter().sum::<usize>(), *count);
-        }
-    }
-
-    #[tokio::test]
-    async fn slow_start_stops_at_the_first_failed_batch() {
-        use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
-        // (count, calls that fail (1-based), want successes, want calls made)
-        let cases: &[(usize, &[usize], usize, usize)] = &[
-            (10, &[], 10, 10),
-            (10, &[1], 0, 1),
-            (10, &[2], 2, 3),
-            (10, &[4, 5], 5, 7),
-            (10, &[9], 9, 10),
-        ];
-        for (count, failing, want_ok, want_calls) in cases {
-            let calls = AtomicUsize::new(0);
-            let (ok, err) = slow_start(*count, SLOW_START_INITIAL_BATCH, || {
-                let n = calls.fetch_add(1, AtomicOrdering::SeqCst) + 1;
-                let fail = failing.contains(&n);
-                async move {
-                    if fail {
-                        Err(format!("call {n}"))
-                    } else {
-                        Ok(())
-                    }
-                }
-            })
-            .await;
-            assert_eq!(ok, *want_ok, "count {count} failing {failing:?}");
-            assert_eq!(
-                calls.load(AtomicOrdering::SeqCst),
-                *want_calls,
-                "count {count} failing {failing:?}"
-            );
-            assert_eq!(err.is_some(), !failing.is_empty());
-        }
-    }
-
-    #[test]
     fn manage_plan_creates_deletes_or_waits() {
         let three: Vec<Arc<Pod>> = vec![
             pod("a").node("n").ready(100).arc(),
@@ -811,148 +581,33 @@ mod tests {
     }
 
     #[test]
-    fn claim_decisions() {
-        let owner = ObjectMeta {
-            name: Some("rs".into()),
-            namespace: Some("ns".into()),
-            uid: Some("me".into()),
-            ..ObjectMeta::default()
-        };
-        let deleting_owner = ObjectMeta {
-            deletion_timestamp: Some(at(1)),
-            ..owner.clone()
-        };
-        let selector = Selector::from_set([("app", "web")]);
-        let cases: Vec<(&str, P, &ObjectMeta, Claim)> = vec![
-            (
-                "ours and matching",
-                pod("p").owned_by("me"),
-                &owner,
-                Claim::Keep,
-            ),
-            (
-                "ours, labels changed: release",
-                pod("p").owned_by("me").labels(&[("app", "db")]),
-                &owner,
-                Claim::Release,
-            ),
-            (
-                "ours, labels changed, owner deleting: leave it",
-                pod("p").owned_by("me").labels(&[("app", "db")]),
-                &deleting_owner,
-                Claim::Ignore,
-            ),
-            ("matching orphan: adopt", pod("p"), &owner, Claim::Adopt),
-            (
-                "orphan, owner deleting",
-                pod("p"),
-                &deleting_owner,
-                Claim::Ignore,
-            ),
-            (
-                "orphan not matching",
-                pod("p").labels(&[("app", "db")]),
-                &owner,
-                Claim::Ignore,
-            ),
-            (
-                "terminating orphan",
-                pod("p").deleting(),
-                &owner,
-                Claim::Ignore,
-            ),
-            (
-                "orphan in another namespace",
-                pod("p").namespace("other"),
-                &owner,
-                Claim::Ignore,
-            ),
-            (
-                "someone else's pod",
-                pod("p").owned_by("them"),
-                &owner,
-                Claim::Ignore,
-            ),
-        ];
-        for (case, p, owner, want) in cases {
-            assert_eq!(claim(&p.0, owner, &selector), want, "{case}");
-        }
-    }
-
-    #[test]
-    fn active_pods_exclude_finished_and_terminating() {
-        assert!(is_active(&pod("p").0));
-        assert!(is_active(&pod("p").ready(1).0));
-        assert!(!is_active(&pod("p").phase("Succeeded").0));
-        assert!(!is_active(&pod("p").phase("Failed").0));
-        assert!(!is_active(&pod("p").deleting().0));
-    }
-
-    #[test]
-    fn patches_carry_the_pod_uid_precondition() {
-        let owner_ref = OwnerReference {
-            api_version: "apps/v1".into(),
-            kind: "ReplicaSet".into(),
-            name: "rs".into(),
-            uid: "me".into(),
-            controller: Some(true),
-            block_owner_deletion: Some(true),
-        };
-        let adopt = adopt_patch(&owner_ref, "pod-uid");
-        assert_eq!(adopt["metadata"]["uid"], "pod-uid");
-        assert_eq!(adopt["metadata"]["ownerReferences"][0]["uid"], "me");
-        assert_eq!(adopt["metadata"]["ownerReferences"][0]["controller"], true);
-        let release = release_patch("me", "pod-uid");
-        assert_eq!(
-            release["metadata"]["ownerReferences"][0],
-            serde_json::json!({"$patch": "delete", "uid": "me"})
-        );
-    }
-
-    #[test]
-    fn pods_come_from_the_template() {
-        let owner_ref = OwnerReference {
-            uid: "me".into(),
-            controller: Some(true),
-            ..OwnerReference::default()
-        };
+    fn pods_come_from_a_labelled_template() {
+        let owner_ref = crate::framework::new_controller_ref(&pod("owner").0);
         let template = PodTemplateSpec {
             metadata: Some(ObjectMeta {
                 labels: Some(labels(&[("app", "web")])),
-                annotations: Some(labels(&[("note", "x")])),
-                name: Some("ignored".into()),
                 ..ObjectMeta::default()
             }),
-            spec: Some(PodSpec {
-                containers: vec![Container {
-                    name: "c".into(),
-                    image: Some("nginx".into()),
-                    ..Container::default()
-                }],
-                ..PodSpec::default()
-            }),
+            spec: Some(PodSpec::default()),
         };
-        let pod = match pod_from_template(Some(&template), "web", "ns", owner_ref.clone()) {
-            Ok(pod) => pod,
-            Err(err) => panic!("valid template refused: {err}"),
-        };
-        assert_eq!(pod.metadata.generate_name.as_deref(), Some("web-"));
-        assert_eq!(pod.metadata.name, None);
-        assert_eq!(pod.metadata.namespace.as_deref(), Some("ns"));
-        assert_eq!(pod.metadata.labels, Some(labels(&[("app", "web")])));
-        assert_eq!(pod.metadata.annotations, Some(labels(&[("note", "x")])));
-        assert_eq!(pod.metadata.owner_references, Some(vec![owner_ref.clone()]));
-        assert_eq!(pod.spec, template.spec);
+        let pod = pod_from_template(Some(&template), "web", "ns", owner_ref.clone());
+        let meta = pod.map(|p| p.metadata).unwrap_or_default();
+        assert_eq!(meta.generate_name.as_deref(), Some("web-"));
+        assert_eq!(meta.namespace.as_deref(), Some("ns"));
+        assert_eq!(meta.owner_references, Some(vec![owner_ref.clone()]));
 
         let unlabeled = PodTemplateSpec {
             metadata: None,
-            ..template.clone()
+            ..template
         };
         assert_eq!(
             pod_from_template(Some(&unlabeled), "web", "ns", owner_ref.clone()),
             Err("unable to create pods, no labels".into())
         );
-        assert!(pod_from_template(None, "web", "ns", owner_ref).is_err());
+        assert_eq!(
+            pod_from_template(None, "web", "ns", owner_ref),
+            Err("the pod template is missing".into())
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! (`statefulset.kubernetes.io/pod-name`, `apps.kubernetes.io/pod-index`,
 //! `controller-revision-hash`), hostname and subdomain, the `<claim>-<set>-<ordinal>` claims a
 //! pod mounts, the pod built from a template, the pod predicates the ordering rules rest on,
-//! and pod ownership claims. A [`SetView`] reads the set's spec once with upstream's defaults
+//! and which pods are members of the set. A [`SetView`] reads the set's spec once with upstream's defaults
 //! so the rest never handles a missing field. Nothing here does I/O.
 
 use std::collections::BTreeMap;
@@ -15,7 +15,9 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use k8s_openapi::jiff::{SignedDuration, Timestamp};
+
+pub use crate::framework::podutil::{is_available, is_finished};
+use crate::framework::podutil::{is_ready, phase};
 
 pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
 pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
@@ -311,45 +313,13 @@ pub fn new_pod(
 
 // ---- predicates -------------------------------------------------------------------------
 
-fn phase(pod: &Pod) -> &str {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or_default()
-}
-
-fn ready_condition(pod: &Pod) -> Option<&k8s_openapi::api::core::v1::PodCondition> {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
-}
-
+/// upstream `isRunningAndReady`.
 pub fn is_running_and_ready(pod: &Pod) -> bool {
-    phase(pod) == "Running" && ready_condition(pod).is_some_and(|c| c.status == "True")
-}
-
-/// upstream `podutil.IsPodAvailable`: Ready for at least `min_ready_seconds`.
-pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
-    let Some(ready) = ready_condition(pod).filter(|c| c.status == "True") else {
-        return false;
-    };
-    if min_ready_seconds <= 0 {
-        return true;
-    }
-    ready.last_transition_time.as_ref().is_some_and(|t| {
-        t.0.checked_add(SignedDuration::from_secs(i64::from(min_ready_seconds)))
-            .is_ok_and(|ready_at| ready_at < now)
-    })
+    phase(pod) == "Running" && is_ready(pod)
 }
 
 pub fn is_pending(pod: &Pod) -> bool {
     phase(pod) == "Pending"
-}
-
-/// Failed or Succeeded: the pod will never run again and is replaced.
-pub fn is_finished(pod: &Pod) -> bool {
-    matches!(phase(pod), "Failed" | "Succeeded")
 }
 
 pub fn is_terminating(pod: &Pod) -> bool {
@@ -363,29 +333,9 @@ pub fn is_healthy(pod: &Pod) -> bool {
 
 // ---- ownership --------------------------------------------------------------------------
 
-/// What the set does with a pod it sees (upstream `ClaimObject` with the `isMemberOf` filter).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    /// Ours and still matching.
-    Keep,
-    /// Someone else's, or not ours to take.
-    Ignore,
-    /// An orphan that matches: take it (after a fresh read of the set).
-    Adopt,
-    /// Ours but no longer matching: let it go.
-    Release,
-}
-
-pub fn claim(set: &SetView, selector: &Selector, pod: &Pod) -> Claim {
+/// Whether the set may claim `pod` (upstream's selector match plus the `isMemberOf` filter of
+/// `ClaimPods`): selected, and named `<set>-<ordinal>`.
+pub fn is_member(set: &SetView, selector: &Selector, pod: &Pod) -> bool {
     let labels = pod.metadata.labels.clone().unwrap_or_default();
-    let matches = selector.matches(&labels) && is_member_of(set.name, pod);
-    match crate::framework::controller_ref(&pod.metadata) {
-        Some(owner) if owner.uid != set.uid => Claim::Ignore,
-        Some(_) if matches => Claim::Keep,
-        Some(_) if set.deleting => Claim::Ignore,
-        Some(_) => Claim::Release,
-        None if set.deleting || !matches || is_terminating(pod) => Claim::Ignore,
-        None if pod.metadata.namespace.as_deref() != Some(set.namespace) => Claim::Ignore,
-        None => Claim::Adopt,
-    }
+    selector.matches(&labels) && is_member_of(set.name, pod)
 }

@@ -18,9 +18,10 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 
 use super::history::{self, UpdateRevision};
-use super::identity::{self, Claim, SetView};
+use super::identity::{self, SetView};
 use super::plan::{self, Action, Revisions};
 use super::retention::{self, Owner};
+use crate::framework::claim::{claim, Claim};
 
 const CURRENT: &str = "web-current";
 const UPDATE: &str = "web-update";
@@ -862,7 +863,8 @@ fn pod_claims_adopt_release_and_ignore() {
         ("someone else's", foreign, Claim::Ignore),
     ];
     for (what, p, want) in cases {
-        assert_eq!(identity::claim(&view, &selector, &p), want, "{what}");
+        let member = identity::is_member(&view, &selector, &p);
+        assert_eq!(claim(&p.metadata, &s.metadata, member), want, "{what}");
     }
 }
 

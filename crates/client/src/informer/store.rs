@@ -235,8 +235,9 @@ impl<K> Store<K> {
         inner.indexers.insert(name.to_string(), func);
     }
 
-    /// Inserts or replaces; returns the previous object.
-    pub(crate) fn upsert(&self, key: String, obj: Arc<K>) -> Option<Arc<K>> {
+    /// Inserts or replaces; returns the previous object. Informers keep stores current; this
+    /// is public for fakes and unit tests that fill a store by hand.
+    pub fn upsert(&self, key: String, obj: Arc<K>) -> Option<Arc<K>> {
         let mut inner = self.write();
         let old = inner.items.insert(key.clone(), obj.clone());
         if let Some(old) = &old {
@@ -246,7 +247,8 @@ impl<K> Store<K> {
         old
     }
 
-    pub(crate) fn remove(&self, key: &str) -> Option<Arc<K>> {
+    /// Removes by key; returns the object (public for the same reason as [`Store::upsert`]).
+    pub fn remove(&self, key: &str) -> Option<Arc<K>> {
         let mut inner = self.write();
         let old = inner.items.remove(key);
         if let Some(old) = &old {
