@@ -492,7 +492,10 @@ impl Daemon {
         defaults: &[&str],
         extra: &[&str],
     ) -> Daemon {
-        let dir = match tempfile::Builder::new().prefix(&format!("{name}-")).tempdir() {
+        let dir = match tempfile::Builder::new()
+            .prefix(&format!("{name}-"))
+            .tempdir()
+        {
             Ok(dir) => dir,
             Err(err) => panic!("creating the {name} directory: {err}"),
         };

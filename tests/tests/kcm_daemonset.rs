@@ -482,11 +482,19 @@ fn a_template_the_api_refuses_is_reported_while_other_sets_keep_working() {
     let event = wait_for("a FailedCreate warning", TIMEOUT, || {
         server.get_json(Some("locked"), "events")["items"]
             .as_array()
-            .and_then(|items| items.iter().find(|e| e["reason"] == "FailedCreate").cloned())
+            .and_then(|items| {
+                items
+                    .iter()
+                    .find(|e| e["reason"] == "FailedCreate")
+                    .cloned()
+            })
     });
     assert_eq!(event["type"], "Warning", "{event}");
     assert_eq!(event["involvedObject"]["kind"], "DaemonSet", "{event}");
-    assert_eq!(event["source"]["component"], "daemonset-controller", "{event}");
+    assert_eq!(
+        event["source"]["component"], "daemonset-controller",
+        "{event}"
+    );
     let message = event["message"].as_str().unwrap_or_default();
     assert!(message.starts_with("Error creating: "), "{message}");
     assert!(message.contains("forbidden"), "{message}");
@@ -506,6 +514,9 @@ fn a_template_the_api_refuses_is_reported_while_other_sets_keep_working() {
     ]);
     wait_for("the refused set's pods", Duration::from_secs(90), || {
         let map = pods_by_node(&live_pods(&server, "locked", "agent"));
-        map.keys().map(String::as_str).eq(["n1", "n2"]).then_some(())
+        map.keys()
+            .map(String::as_str)
+            .eq(["n1", "n2"])
+            .then_some(())
     });
 }

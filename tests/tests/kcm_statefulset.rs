@@ -443,7 +443,10 @@ fn a_template_the_api_refuses_is_reported_while_other_sets_keep_working() {
     let (server, _kcm) = start("open");
     server.kubectl(["create", "namespace", "locked"]);
     lock(&server, "locked");
-    let path = server.write_file("locked.yaml", &stateful_set("locked", 2, "OrderedReady", false));
+    let path = server.write_file(
+        "locked.yaml",
+        &stateful_set("locked", 2, "OrderedReady", false),
+    );
     let path = path.display().to_string();
     // kubectl prints the PodSecurity warning on stderr; the StatefulSet is created.
     let out = server.kubectl_unchecked(["apply", "-f", path.as_str()]);
@@ -472,7 +475,10 @@ fn a_template_the_api_refuses_is_reported_while_other_sets_keep_working() {
         .unwrap_or_default();
     assert_eq!(event["type"], "Warning", "{event}");
     assert_eq!(event["involvedObject"]["kind"], "StatefulSet", "{event}");
-    assert_eq!(event["source"]["component"], "statefulset-controller", "{event}");
+    assert_eq!(
+        event["source"]["component"], "statefulset-controller",
+        "{event}"
+    );
     assert!(pod_names(&server, "locked").is_empty());
 
     // The other set is served all along: ordered creation goes on as pods get ready.
@@ -487,7 +493,9 @@ fn a_template_the_api_refuses_is_reported_while_other_sets_keep_working() {
         "locked",
         "pod-security.kubernetes.io/enforce-",
     ]);
-    wait_for("web-0 in the unlocked namespace", Duration::from_secs(90), || {
-        pods(&server, "locked").remove("web-0")
-    });
+    wait_for(
+        "web-0 in the unlocked namespace",
+        Duration::from_secs(90),
+        || pods(&server, "locked").remove("web-0"),
+    );
 }
