@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Brings up a local cluster on this machine and keeps it in the foreground (Ctrl-C stops it):
 # installs what is needed, builds the binaries (release), starts kube-apiserver on the embedded
-# store, and writes a kubeconfig for kubectl.
+# store, kube-controller-manager and kube-scheduler, and writes a kubeconfig for kubectl.
 #
 #   deploy/local-up.sh                      # embedded store in $LOCAL_UP_DIR (default _output/local-up)
 #   ETCD_SERVERS=http://127.0.0.1:2379 deploy/local-up.sh   # use a running etcd instead
 #
 # Then, in another shell:  export KUBECONFIG=$LOCAL_UP_DIR/kubeconfig; kubectl get ns
 #
-# The cluster grows with the project: daemons that exist are started here (today the apiserver;
-# controller-manager, scheduler, kubelet and proxy join as their issues land).
+# The cluster grows with the project: daemons that exist are started here (today the apiserver,
+# the controller manager and the scheduler; kubelet and proxy join as their issues land).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +20,7 @@ ETCD_SERVERS=${ETCD_SERVERS:-}
 
 deploy/install-deps.sh
 echo "local-up: building release binaries (first build takes a few minutes)"
-cargo build --release --locked -p apiserver -p controller-manager
+cargo build --release --locked -p apiserver -p controller-manager -p scheduler
 
 mkdir -p "$LOCAL_UP_DIR"
 args=(--data-dir "$LOCAL_UP_DIR/data" --cert-dir "$LOCAL_UP_DIR/certs"
@@ -69,6 +69,12 @@ for _ in $(seq 1 120); do
             --kubeconfig "$LOCAL_UP_DIR/kubeconfig" --secure-port 0 \
             --cert-dir "$LOCAL_UP_DIR/certs" \
             >"$LOCAL_UP_DIR/kube-controller-manager.log" 2>&1 &
+        pids+=($!)
+        echo "local-up: starting kube-scheduler (log: $LOCAL_UP_DIR/kube-scheduler.log)"
+        target/release/kube-scheduler \
+            --kubeconfig "$LOCAL_UP_DIR/kubeconfig" --secure-port 0 \
+            --cert-dir "$LOCAL_UP_DIR/certs" \
+            >"$LOCAL_UP_DIR/kube-scheduler.log" 2>&1 &
         pids+=($!)
         cat <<EOF
 local-up: the cluster is up.

@@ -57,7 +57,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     if !options.leader_election.leader_elect {
         start_controllers(&client, &options, stop_rx)?;
-        shutdown_signal().await;
+        serving::shutdown_signal().await;
         stop_tx.send_replace(true);
         return Ok(());
     }
@@ -77,7 +77,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             leadership.lost().await;
         }
     };
-    let outcome = elector.run(shutdown_signal(), started).await;
+    let outcome = elector.run(serving::shutdown_signal(), started).await;
     stop_tx.send_replace(true);
     match outcome {
         Outcome::Lost => anyhow::bail!("leaderelection lost"),
@@ -114,19 +114,4 @@ fn start_controllers(
         }
     });
     Ok(())
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-    }
 }

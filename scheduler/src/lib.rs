@@ -153,7 +153,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     };
     if !leader_elect {
         let stop = start()?;
-        shutdown_signal().await;
+        serving::shutdown_signal().await;
         stop();
         return Ok(());
     }
@@ -171,7 +171,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let elector = LeaderElector::new(&client, le_config).map_err(|err| anyhow::anyhow!("{err}"))?;
     let start = std::sync::Mutex::new(Some(start));
     let outcome = elector
-        .run(shutdown_signal(), move |mut leadership: client::leaderelection::Leadership| {
+        .run(serving::shutdown_signal(), move |mut leadership: client::leaderelection::Leadership| {
             let start = start.lock().ok().and_then(|mut s| s.take());
             async move {
                 let Some(start) = start else { return };
@@ -331,19 +331,4 @@ fn start_scheduling(
         stop_tx.send_replace(true);
         loop_queue.close();
     })
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-    }
 }

@@ -73,10 +73,16 @@ where
         let reconcile = reconcile.clone();
         tokio::spawn(async move {
             while let Some(key) = queue.get().await {
-                match reconcile(key.clone()).await {
-                    Ok(()) => queue.forget(&key),
-                    Err(err) => {
+                // Its own task, so that a bug that panics in one sync is logged and retried
+                // instead of silently ending this worker.
+                match tokio::spawn(reconcile(key.clone())).await {
+                    Ok(Ok(())) => queue.forget(&key),
+                    Ok(Err(err)) => {
                         tracing::warn!(controller = name, %key, error = %format!("{err:#}"), "error syncing; requeuing");
+                        queue.add_rate_limited(key.clone());
+                    }
+                    Err(err) => {
+                        tracing::error!(controller = name, %key, error = %err, "sync panicked; requeuing");
                         queue.add_rate_limited(key.clone());
                     }
                 }

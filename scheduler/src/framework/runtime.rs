@@ -117,6 +117,19 @@ pub fn num_feasible_nodes_to_find(percentage: Option<i32>, all: usize) -> usize 
     n.max(MIN_FEASIBLE_NODES_TO_FIND)
 }
 
+/// A plugin's non-success status as the framework reports it: a rejection as it is, anything
+/// else as an Error whose message says where it came from (`context` has one `{:?}` for the
+/// plugin name and one `{}` for the plugin's message).
+fn rejection_or_error(status: Status, context: &str, plugin: &str) -> Status {
+    if status.is_rejected() {
+        return status;
+    }
+    let text = context
+        .replacen("{:?}", &format!("{plugin:?}"), 1)
+        .replacen("{}", &status.message(), 1);
+    Status::error(text)
+}
+
 /// A profile's plugins by extension point, in order, with score weights.
 pub struct Framework {
     profile: String,
@@ -295,15 +308,8 @@ impl Framework {
                 continue;
             }
             if !status.is_success() {
-                let status = if status.is_rejected() {
-                    status
-                } else {
-                    Status::error(format!(
-                        "running PreFilter plugin {:?}: {}",
-                        p.name(),
-                        status.message()
-                    ))
-                };
+                let status =
+                    rejection_or_error(status, "running PreFilter plugin {:?}: {}", p.name());
                 return (result, status.with_plugin(p.name()));
             }
             if r.as_ref().is_some_and(|r| !r.all_nodes()) {
@@ -336,15 +342,7 @@ impl Framework {
             };
             let status = plugin.filter(state, pod, node);
             if !status.is_success() {
-                let status = if status.is_rejected() {
-                    status
-                } else {
-                    Status::error(format!(
-                        "running {:?} filter plugin: {}",
-                        p.name(),
-                        status.message()
-                    ))
-                };
+                let status = rejection_or_error(status, "running {:?} filter plugin: {}", p.name());
                 return status.with_plugin(p.name());
             }
         }
@@ -676,15 +674,8 @@ impl Framework {
             };
             let status = plugin.reserve(state, pod, node);
             if !status.is_success() {
-                let status = if status.is_rejected() {
-                    status
-                } else {
-                    Status::error(format!(
-                        "running Reserve plugin {:?}: {}",
-                        p.name(),
-                        status.message()
-                    ))
-                };
+                let status =
+                    rejection_or_error(status, "running Reserve plugin {:?}: {}", p.name());
                 return status.with_plugin(p.name());
             }
         }
@@ -717,15 +708,7 @@ impl Framework {
                 continue;
             }
             if !status.is_success() {
-                let status = if status.is_rejected() {
-                    status
-                } else {
-                    Status::error(format!(
-                        "running Permit plugin {:?}: {}",
-                        p.name(),
-                        status.message()
-                    ))
-                };
+                let status = rejection_or_error(status, "running Permit plugin {:?}: {}", p.name());
                 return (status.with_plugin(p.name()), Duration::ZERO);
             }
         }
@@ -739,15 +722,8 @@ impl Framework {
             };
             let status = plugin.pre_bind(state, pod, node).await;
             if !status.is_success() {
-                let status = if status.is_rejected() {
-                    status
-                } else {
-                    Status::error(format!(
-                        "running PreBind plugin {:?}: {}",
-                        p.name(),
-                        status.message()
-                    ))
-                };
+                let status =
+                    rejection_or_error(status, "running PreBind plugin {:?}: {}", p.name());
                 return status.with_plugin(p.name());
             }
         }
@@ -765,15 +741,7 @@ impl Framework {
                 continue;
             }
             if !status.is_success() {
-                let status = if status.is_rejected() {
-                    status
-                } else {
-                    Status::error(format!(
-                        "running Bind plugin {:?}: {}",
-                        p.name(),
-                        status.message()
-                    ))
-                };
+                let status = rejection_or_error(status, "running Bind plugin {:?}: {}", p.name());
                 return status.with_plugin(p.name());
             }
             return status;

@@ -152,10 +152,6 @@ pub fn compare_for_deletion(
         if let Some(order) = compare_age(ta, tb, now) {
             return order;
         }
-        if ta != tb && ta.is_some() && tb.is_some() {
-            // Same bucket: upstream breaks the tie by UID, a stable pseudo-random order.
-            return a.metadata.uid.cmp(&b.metadata.uid);
-        }
     }
     // 7. More restarts first.
     let by_restarts = max_restarts(b).cmp(&max_restarts(a));
@@ -167,13 +163,14 @@ pub fn compare_for_deletion(
         a.metadata.creation_timestamp.as_ref().map(|t| &t.0),
         b.metadata.creation_timestamp.as_ref().map(|t| &t.0),
     );
-    if ca != cb {
-        return match compare_age(ca, cb, now) {
-            Some(order) => order,
-            None => a.metadata.uid.cmp(&b.metadata.uid),
-        };
+    if let Some(order) = compare_age(ca, cb, now) {
+        return order;
     }
-    Ordering::Equal
+    // 9. By UID, a stable pseudo-random order. Upstream breaks a same-bucket tie by UID as
+    // soon as the times differ (step 6 or 8); doing it only here keeps the comparison a
+    // total order (every step compares a key of each pod alone), which sorting needs: a
+    // comparison that is not transitive makes Rust's sort panic.
+    a.metadata.uid.cmp(&b.metadata.uid)
 }
 
 /// upstream `getPodsToDelete`: the `count` pods to delete first, ranking each by how many
@@ -532,6 +529,39 @@ mod tests {
         let b = pod("b").node("n1").ready(100).created(1000).arc();
         let victims = pods_to_delete(&[b.clone(), a.clone()], &[], 1, now());
         assert_eq!(names(&victims), vec!["a"], "uid-a < uid-b");
+    }
+
+    #[test]
+    fn the_deletion_order_is_a_total_order() {
+        // Pods that tie in some steps and differ in others, as a scale-down of thousands of
+        // pods created within seconds produces: the comparison must stay transitive (a sort
+        // with an inconsistent comparison panics).
+        let mut pods = Vec::new();
+        for i in 0..60i64 {
+            let mut p = pod(&format!("p{i:02}")).node(if i % 3 == 0 { "n1" } else { "n2" });
+            p = match i % 4 {
+                0 => p.phase("Pending"),
+                _ => p.ready(100 + (i % 5) * 7),
+            };
+            p = p.created(1000 + (i % 7)).restarts((i % 2) as i32);
+            pods.push((usize::try_from(i % 2).unwrap_or(0), p.arc()));
+        }
+        let cmp = |a: &(usize, Arc<Pod>), b: &(usize, Arc<Pod>)| {
+            compare_for_deletion(&a.1, a.0, &b.1, b.0, now())
+        };
+        for a in &pods {
+            for b in &pods {
+                assert_eq!(cmp(a, b), cmp(b, a).reverse());
+                for c in &pods {
+                    if cmp(a, b) != Ordering::Greater && cmp(b, c) != Ordering::Greater {
+                        assert_ne!(cmp(a, c), Ordering::Greater);
+                    }
+                }
+            }
+        }
+        let mut sorted = pods.clone();
+        sorted.sort_by(cmp);
+        assert_eq!(sorted.len(), 60);
     }
 
     #[test]
