@@ -187,8 +187,15 @@ pub fn pick_one(candidates: &[Candidate]) -> Option<&Candidate> {
         if remaining.len() <= 1 {
             break;
         }
-        let best = remaining.iter().map(|c| score(c)).max()?;
-        remaining.retain(|c| score(c) == best);
+        // Each score once per candidate: a victim without a start time counts as starting
+        // now, so scoring twice would not compare equal with itself.
+        let scored: Vec<(i128, &Candidate)> = remaining.iter().map(|c| (score(c), *c)).collect();
+        let best = scored.iter().map(|(s, _)| *s).max()?;
+        remaining = scored
+            .into_iter()
+            .filter(|(s, _)| *s == best)
+            .map(|(_, c)| c)
+            .collect();
     }
     remaining.first().copied()
 }
@@ -224,6 +231,24 @@ mod tests {
             }))
             .unwrap(),
         )))
+    }
+
+    #[test]
+    fn victims_without_a_start_time_still_yield_a_pick() {
+        let bare = |name: &str| {
+            Arc::new(PodInfo::new(Arc::new(
+                serde_json::from_value(json!({
+                    "metadata": {"name": name, "namespace": "ns", "uid": name},
+                    "spec": {"containers": []},
+                }))
+                .unwrap(),
+            )))
+        };
+        let candidates = vec![
+            candidate("a", 0, vec![bare("x")]),
+            candidate("b", 0, vec![bare("y")]),
+        ];
+        assert!(pick_one(&candidates).is_some());
     }
 
     fn candidate(node: &str, pdb: i64, victims: Vec<Arc<PodInfo>>) -> Candidate {
