@@ -212,6 +212,10 @@ async fn wait_ready(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The allocator the daemons' mains install (kube-scheduler, kube-apiserver).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ZONES: usize = 10;
 
 /// Makes pod `i` of a workload (`true`: a measured one).

@@ -48,6 +48,13 @@ impl PodNominator for LateNominator {
             .map(|q| q.nominated_pods_for_node(node))
             .unwrap_or_default()
     }
+
+    fn all_nominations(&self) -> HashMap<String, Vec<Arc<PodInfo>>> {
+        self.0
+            .get()
+            .map(|q| q.all_nominations())
+            .unwrap_or_default()
+    }
 }
 
 /// The configuration `--config` names (or the defaults), with the deprecated flags applied

@@ -1100,4 +1100,8 @@ impl PodNominator for SchedulingQueue {
     fn nominated_pods_for_node(&self, node: &str) -> Vec<Arc<PodInfo>> {
         self.lock().nominator.for_node(node)
     }
+
+    fn all_nominations(&self) -> HashMap<String, Vec<Arc<PodInfo>>> {
+        self.lock().nominator.all()
+    }
 }

@@ -262,6 +262,10 @@ pub trait PostBindPlugin: Send + Sync {
 /// Filter must count as if they were there when they have at least the pod's priority.
 pub trait PodNominator: Send + Sync {
     fn nominated_pods_for_node(&self, node: &str) -> Vec<Arc<PodInfo>>;
+
+    /// Every nomination at once (node -> pods), so that a cycle that filters thousands of
+    /// nodes asks once instead of once per node; usually empty.
+    fn all_nominations(&self) -> HashMap<String, Vec<Arc<PodInfo>>>;
 }
 
 /// A nominator that knows of none (tests).
@@ -271,6 +275,10 @@ pub struct NoNominations;
 impl PodNominator for NoNominations {
     fn nominated_pods_for_node(&self, _node: &str) -> Vec<Arc<PodInfo>> {
         Vec::new()
+    }
+
+    fn all_nominations(&self) -> HashMap<String, Vec<Arc<PodInfo>>> {
+        HashMap::new()
     }
 }
 

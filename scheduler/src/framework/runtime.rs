@@ -184,10 +184,14 @@ impl Framework {
         if points.get(&Point::Bind).map_or(0, Vec::len) == 0 {
             anyhow::bail!("at least one bind plugin is needed");
         }
-        let pool = if parallelism > 1 {
+        // `parallelism` bounds the work in flight; more threads than CPUs only adds
+        // switching (upstream's default of 16 on a 2-core node), so the pool is capped there.
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let threads = parallelism.min(cpus);
+        let pool = if threads > 1 {
             Some(Arc::new(
                 rayon::ThreadPoolBuilder::new()
-                    .num_threads(parallelism)
+                    .num_threads(threads)
                     .thread_name(|i| format!("sched-par-{i}"))
                     .build()?,
             ))
@@ -412,11 +416,21 @@ impl Framework {
         pod: &PodInfo,
         node: &NodeInfo,
     ) -> Status {
-        let nominated: Vec<Arc<PodInfo>> = self
-            .handle
-            .nominator
-            .nominated_pods_for_node(node.name())
-            .into_iter()
+        let nominated = self.handle.nominator.nominated_pods_for_node(node.name());
+        self.run_filter_plugins_with(state, pod, node, &nominated)
+    }
+
+    /// [`Framework::run_filter_plugins_with_nominated_pods`] with the node's nominations
+    /// already in hand.
+    fn run_filter_plugins_with(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeInfo,
+        nominated: &[Arc<PodInfo>],
+    ) -> Status {
+        let nominated: Vec<&Arc<PodInfo>> = nominated
+            .iter()
             .filter(|p| p.uid() != pod.uid() && p.priority() >= pod.priority())
             .collect();
         if nominated.is_empty() {
@@ -424,7 +438,7 @@ impl Framework {
         }
         let mut with_state = state.clone();
         let mut with_node = node.clone();
-        for p in &nominated {
+        for p in nominated {
             with_node.add_pod(p.clone());
             let status = self.run_pre_filter_extension_add_pod(&mut with_state, pod, p, &with_node);
             if !status.is_success() {
@@ -465,6 +479,8 @@ impl Framework {
                 .store((start + picked.len()) % all, Ordering::Relaxed);
             return Ok(picked);
         }
+        // One look at the nominations per cycle, not one (locked) look per node.
+        let nominations = self.handle.nominator.all_nominations();
         let found = AtomicUsize::new(0);
         let processed = AtomicUsize::new(0);
         let feasible: Mutex<Vec<(usize, Arc<NodeInfo>)>> = Mutex::new(Vec::with_capacity(want));
@@ -475,7 +491,8 @@ impl Framework {
                 return;
             }
             let node = &nodes[(start + i) % all];
-            let status = self.run_filter_plugins_with_nominated_pods(state, pod, node);
+            let nominated = nominations.get(node.name()).map_or(&[][..], Vec::as_slice);
+            let status = self.run_filter_plugins_with(state, pod, node, nominated);
             processed.fetch_add(1, Ordering::Relaxed);
             if status.is_success() {
                 if found.fetch_add(1, Ordering::Relaxed) < want {

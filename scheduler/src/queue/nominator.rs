@@ -98,6 +98,10 @@ impl Nominator {
         self.add(new, keep.as_deref(), lookup);
     }
 
+    pub fn all(&self) -> HashMap<String, Vec<Arc<PodInfo>>> {
+        self.by_node.clone()
+    }
+
     pub fn for_node(&self, node: &str) -> Vec<Arc<PodInfo>> {
         self.by_node.get(node).cloned().unwrap_or_default()
     }

@@ -205,6 +205,14 @@ impl PodNominator for Nominations {
             .map(|(_, p)| p.clone())
             .collect()
     }
+
+    fn all_nominations(&self) -> std::collections::HashMap<String, Vec<Arc<PodInfo>>> {
+        let mut all: std::collections::HashMap<String, Vec<Arc<PodInfo>>> = Default::default();
+        for (node, pod) in &self.0 {
+            all.entry(node.clone()).or_default().push(pod.clone());
+        }
+        all
+    }
 }
 
 /// Records API calls; `hold` makes deletes wait until released.
