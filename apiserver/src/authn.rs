@@ -11,10 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use http::HeaderMap;
-use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::{CertificateDer, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use crate::chain::{Authenticator, UserInfo};
 use crate::errors::{self, ApiResult};
@@ -48,83 +45,9 @@ pub struct Credentials<'a> {
     pub insecure_port: bool,
 }
 
-/// Asks every client for a certificate and accepts whatever it offers at the TLS layer.
-#[derive(Debug)]
-pub struct RequestClientCert {
-    hints: Vec<DistinguishedName>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl RequestClientCert {
-    pub fn new(
-        ca_certs: &[CertificateDer<'static>],
-        provider: Arc<rustls::crypto::CryptoProvider>,
-    ) -> Self {
-        let hints = ca_certs
-            .iter()
-            .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok())
-            .map(|a| DistinguishedName::in_sequence(a.subject.as_ref()))
-            .collect();
-        RequestClientCert { hints, provider }
-    }
-}
-
-impl ClientCertVerifier for RequestClientCert {
-    fn offer_client_auth(&self) -> bool {
-        true
-    }
-
-    fn client_auth_mandatory(&self) -> bool {
-        false
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &self.hints
-    }
-
-    fn verify_client_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        Ok(ClientCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
+/// Asks every client for a certificate and accepts whatever it offers at the TLS layer; the
+/// chain is judged per request. The daemons' secure port uses the same verifier.
+pub use serving::authn::RequestClientCert;
 
 /// Reads every certificate of a PEM file.
 pub fn read_certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
