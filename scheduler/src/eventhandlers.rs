@@ -37,12 +37,7 @@ pub struct PodRouting {
 
 impl PodRouting {
     fn responsible(&self, pod: &Pod) -> bool {
-        let name = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.scheduler_name.as_deref())
-            .unwrap_or(crate::scheduler::COMPONENT);
-        self.profiles.contains(name)
+        self.profiles.contains(crate::config::scheduler_name(pod))
     }
 
     pub fn handle(&self, event: Event<Pod>) {

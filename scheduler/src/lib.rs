@@ -216,17 +216,13 @@ fn start_scheduling(
         .context("no scheduling profile")?;
     let less: queue::LessFn = Arc::new(move |a, b| first.queue_sort_less(a, b));
     let by_name = profiles.clone();
-    let pre_enqueue: queue::PreEnqueueFn = Arc::new(move |pod: &Pod| {
-        let name = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.scheduler_name.as_deref())
-            .unwrap_or(COMPONENT);
-        match by_name.get(name) {
-            Some(fw) => fw.run_pre_enqueue(pod),
-            None => framework::Status::success(),
-        }
-    });
+    let pre_enqueue: queue::PreEnqueueFn =
+        Arc::new(
+            move |pod: &Pod| match by_name.get(config::scheduler_name(pod)) {
+                Some(fw) => fw.run_pre_enqueue(pod),
+                None => framework::Status::success(),
+            },
+        );
     let hints = hint_registry(profiles.values().map(|f| f.as_ref()));
     // One pod informer for everyone (plugins ask the factory for the same one); terminal pods
     // are skipped by the handlers.

@@ -64,7 +64,7 @@ pub const BACKOFF_FLUSH_PERIOD: Duration = Duration::from_secs(1);
 /// How often the unschedulable pool is checked for pods that stayed too long.
 pub const UNSCHEDULABLE_FLUSH_PERIOD: Duration = Duration::from_secs(30);
 /// The profile of a pod that names none.
-pub const DEFAULT_SCHEDULER_NAME: &str = "default-scheduler";
+pub use crate::config::DEFAULT_SCHEDULER_NAME;
 
 const POD_TOPOLOGY_SPREAD: &str = "PodTopologySpread";
 
@@ -190,13 +190,7 @@ fn uid_of(pod: &Pod) -> &str {
     pod.metadata.uid.as_deref().unwrap_or("")
 }
 
-fn profile_of(pod: &Pod) -> &str {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.scheduler_name.as_deref())
-        .filter(|n| !n.is_empty())
-        .unwrap_or(DEFAULT_SCHEDULER_NAME)
-}
+use crate::config::scheduler_name as profile_of;
 
 fn is_wildcard(event: &ClusterEvent) -> bool {
     event.resource == EventResource::WildCard && event.action == ActionType::ALL

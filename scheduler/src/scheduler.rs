@@ -22,7 +22,7 @@ use crate::queue::SchedulingQueue;
 use crate::schedule_one::{schedule_pod, ScheduleError, NO_NODES_AVAILABLE};
 
 /// The component name in events and the default profile name.
-pub const COMPONENT: &str = "default-scheduler";
+pub const COMPONENT: &str = crate::config::DEFAULT_SCHEDULER_NAME;
 
 /// Prometheus metrics with upstream's names.
 #[derive(Clone)]
@@ -82,23 +82,10 @@ pub struct Scheduler {
     pub metrics: SchedulerMetrics,
 }
 
-fn scheduler_name(pod: &Pod) -> &str {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.scheduler_name.as_deref())
-        .unwrap_or(COMPONENT)
-}
+use crate::config::scheduler_name;
 
 fn pod_ref(pod: &Pod) -> ObjectReference {
-    ObjectReference {
-        api_version: Some("v1".into()),
-        kind: Some("Pod".into()),
-        namespace: pod.metadata.namespace.clone(),
-        name: pod.metadata.name.clone(),
-        uid: pod.metadata.uid.clone(),
-        resource_version: pod.metadata.resource_version.clone(),
-        ..ObjectReference::default()
-    }
+    client::events::object_reference(pod)
 }
 
 /// How a failed attempt is reported.

@@ -73,16 +73,22 @@ where
         let reconcile = reconcile.clone();
         tokio::spawn(async move {
             while let Some(key) = queue.get().await {
-                // Its own task, so that a bug that panics in one sync is logged and retried
-                // instead of silently ending this worker.
-                match tokio::spawn(reconcile(key.clone())).await {
+                // A bug that panics in one sync is logged and retried instead of silently
+                // ending this worker (caught in place: no task per sync on this hot path).
+                let sync = std::panic::AssertUnwindSafe(reconcile(key.clone()));
+                match futures::FutureExt::catch_unwind(sync).await {
                     Ok(Ok(())) => queue.forget(&key),
                     Ok(Err(err)) => {
                         tracing::warn!(controller = name, %key, error = %format!("{err:#}"), "error syncing; requeuing");
                         queue.add_rate_limited(key.clone());
                     }
-                    Err(err) => {
-                        tracing::error!(controller = name, %key, error = %err, "sync panicked; requeuing");
+                    Err(panic) => {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        tracing::error!(controller = name, %key, panic = %what, "sync panicked; requeuing");
                         queue.add_rate_limited(key.clone());
                     }
                 }

@@ -118,16 +118,12 @@ pub fn num_feasible_nodes_to_find(percentage: Option<i32>, all: usize) -> usize 
 }
 
 /// A plugin's non-success status as the framework reports it: a rejection as it is, anything
-/// else as an Error whose message says where it came from (`context` has one `{:?}` for the
-/// plugin name and one `{}` for the plugin's message).
-fn rejection_or_error(status: Status, context: &str, plugin: &str) -> Status {
+/// else as an Error whose message `context` builds from the plugin's message.
+fn rejection_or_error(status: Status, context: impl FnOnce(String) -> String) -> Status {
     if status.is_rejected() {
         return status;
     }
-    let text = context
-        .replacen("{:?}", &format!("{plugin:?}"), 1)
-        .replacen("{}", &status.message(), 1);
-    Status::error(text)
+    Status::error(context(status.message()))
 }
 
 /// A profile's plugins by extension point, in order, with score weights.
@@ -312,8 +308,9 @@ impl Framework {
                 continue;
             }
             if !status.is_success() {
-                let status =
-                    rejection_or_error(status, "running PreFilter plugin {:?}: {}", p.name());
+                let status = rejection_or_error(status, |m| {
+                    format!("running PreFilter plugin {:?}: {m}", p.name())
+                });
                 return (result, status.with_plugin(p.name()));
             }
             if r.as_ref().is_some_and(|r| !r.all_nodes()) {
@@ -346,7 +343,9 @@ impl Framework {
             };
             let status = plugin.filter(state, pod, node);
             if !status.is_success() {
-                let status = rejection_or_error(status, "running {:?} filter plugin: {}", p.name());
+                let status = rejection_or_error(status, |m| {
+                    format!("running {:?} filter plugin: {m}", p.name())
+                });
                 return status.with_plugin(p.name());
             }
         }
@@ -691,8 +690,9 @@ impl Framework {
             };
             let status = plugin.reserve(state, pod, node);
             if !status.is_success() {
-                let status =
-                    rejection_or_error(status, "running Reserve plugin {:?}: {}", p.name());
+                let status = rejection_or_error(status, |m| {
+                    format!("running Reserve plugin {:?}: {m}", p.name())
+                });
                 return status.with_plugin(p.name());
             }
         }
@@ -725,7 +725,9 @@ impl Framework {
                 continue;
             }
             if !status.is_success() {
-                let status = rejection_or_error(status, "running Permit plugin {:?}: {}", p.name());
+                let status = rejection_or_error(status, |m| {
+                    format!("running Permit plugin {:?}: {m}", p.name())
+                });
                 return (status.with_plugin(p.name()), Duration::ZERO);
             }
         }
@@ -739,8 +741,9 @@ impl Framework {
             };
             let status = plugin.pre_bind(state, pod, node).await;
             if !status.is_success() {
-                let status =
-                    rejection_or_error(status, "running PreBind plugin {:?}: {}", p.name());
+                let status = rejection_or_error(status, |m| {
+                    format!("running PreBind plugin {:?}: {m}", p.name())
+                });
                 return status.with_plugin(p.name());
             }
         }
@@ -758,7 +761,9 @@ impl Framework {
                 continue;
             }
             if !status.is_success() {
-                let status = rejection_or_error(status, "running Bind plugin {:?}: {}", p.name());
+                let status = rejection_or_error(status, |m| {
+                    format!("running Bind plugin {:?}: {m}", p.name())
+                });
                 return status.with_plugin(p.name());
             }
             return status;
