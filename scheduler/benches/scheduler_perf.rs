@@ -13,7 +13,10 @@
 //! - SchedulingNodeAffinity: nodes labelled by group; 1,000 initial pods, then M measured pods
 //!   with required node affinity to half of the groups;
 //! - PreemptionBasic: 4 low-priority pods of 900m fill each node, then 500 measured
-//!   high-priority pods of 900m must each preempt one.
+//!   high-priority pods of 900m must each preempt one (upstream publishes no floor for it);
+//! - PreemptionAsync: 4 low-priority pods of 900m fill each node; while 5,000 measured
+//!   ordinary pods (100m) are created, a high-priority pod of 3 CPU that must preempt three
+//!   victims is created every 200 ms (upstream's floor of 570 pods/s is for this one).
 //!
 //! The apiserver (embedded store) and the scheduler (the library, its default configuration
 //! but for client QPS 5,000 as scheduler_perf sets) run in this process, each on its own
@@ -40,16 +43,18 @@ enum Workload {
     TopologySpread,
     NodeAffinity,
     Preemption,
+    PreemptionAsync,
 }
 
 impl Workload {
-    fn all() -> [Workload; 5] {
+    fn all() -> [Workload; 6] {
         [
             Workload::Basic,
             Workload::AntiAffinity,
             Workload::TopologySpread,
             Workload::NodeAffinity,
             Workload::Preemption,
+            Workload::PreemptionAsync,
         ]
     }
 
@@ -60,6 +65,7 @@ impl Workload {
             Workload::TopologySpread => "TopologySpreading",
             Workload::NodeAffinity => "SchedulingNodeAffinity",
             Workload::Preemption => "PreemptionBasic",
+            Workload::PreemptionAsync => "PreemptionAsync",
         }
     }
 
@@ -70,8 +76,8 @@ impl Workload {
             Workload::Basic => Some(680.0),
             Workload::AntiAffinity => Some(60.0),
             Workload::NodeAffinity => Some(220.0),
-            Workload::Preemption => Some(570.0),
-            Workload::TopologySpread => None,
+            Workload::PreemptionAsync => Some(570.0),
+            Workload::Preemption | Workload::TopologySpread => None,
         }
     }
 
@@ -124,6 +130,7 @@ fn settings() -> anyhow::Result<Settings> {
                     "topology-spread" => Workload::TopologySpread,
                     "node-affinity" => Workload::NodeAffinity,
                     "preemption" => Workload::Preemption,
+                    "preemption-async" => Workload::PreemptionAsync,
                     other => bail!("unknown workload {other:?}"),
                 }];
             }
@@ -524,6 +531,21 @@ async fn bench(s: &Settings, url: &str) -> anyhow::Result<()> {
                     }),
                 )
             }
+            Workload::PreemptionAsync => {
+                let ns = ns.clone();
+                (
+                    s.nodes * 4,
+                    scale(5000),
+                    Box::new(move |i, measured| {
+                        if measured {
+                            pod(&ns, &format!("p-{i}"), "100m", json!({}))
+                        } else {
+                            let extra = json!({"priorityClassName": "bench-low"});
+                            pod(&ns, &format!("p-{i}"), "900m", extra)
+                        }
+                    }),
+                )
+            }
         };
         // Earlier workloads' pods are gone (deleted below), so each starts on empty nodes.
         eprintln!("  {}: {init} initial pods", workload.name());
@@ -544,10 +566,61 @@ async fn bench(s: &Settings, url: &str) -> anyhow::Result<()> {
         for i in init..init + measured {
             pods.push(pod_of(i, true)?);
         }
+        // PreemptionAsync: a preemptor every 200 ms in a namespace of its own, so that the
+        // watch counts only the measured pods.
+        let (churn_stop, churn) = if *workload == Workload::PreemptionAsync {
+            let churn_ns = format!("{ns}-churn");
+            create_namespace(&client, &churn_ns).await?;
+            let churn_api: Api<Pod> = client.api(Some(&churn_ns));
+            let (tx, mut rx) = tokio::sync::watch::channel(false);
+            let task = tokio::spawn(async move {
+                let mut created = 0usize;
+                let mut tick = tokio::time::interval(Duration::from_millis(200));
+                loop {
+                    tokio::select! {
+                        _ = rx.wait_for(|stop| *stop) => break,
+                        _ = tick.tick() => {}
+                    }
+                    let extra = json!({"priorityClassName": "bench-high"});
+                    let Ok(p) = pod(&churn_ns, &format!("hp-{created}"), "3", extra) else {
+                        break;
+                    };
+                    if churn_api.create(&p).await.is_ok() {
+                        created += 1;
+                    }
+                }
+                let bound = churn_api
+                    .list(&Default::default())
+                    .await
+                    .map(|l| {
+                        l.items
+                            .iter()
+                            .filter(|p| {
+                                p.spec
+                                    .as_ref()
+                                    .and_then(|s| s.node_name.as_deref())
+                                    .is_some()
+                            })
+                            .count()
+                    })
+                    .unwrap_or(0);
+                (churn_api, created, bound)
+            });
+            (Some(tx), Some(task))
+        } else {
+            (None, None)
+        };
         let t0 = Instant::now();
         create_all(&api, pods).await?;
         let created = t0.elapsed();
         let (_, last) = watcher.await??;
+        let mut churn_note = String::new();
+        if let (Some(stop), Some(task)) = (churn_stop, churn) {
+            stop.send_replace(true);
+            let (churn_api, made, bound) = task.await?;
+            churn_note = format!("; {made} preemptors created meanwhile, {bound} of them bound");
+            delete_pods(&churn_api).await?;
+        }
         let elapsed = last.duration_since(t0).as_secs_f64();
         let after = latency_histogram();
         let rate = measured as f64 / elapsed;
@@ -556,7 +629,7 @@ async fn bench(s: &Settings, url: &str) -> anyhow::Result<()> {
                 .unwrap_or_default()
         };
         println!(
-            "  {:<26} {measured:>6} pods on {} nodes: {rate:>7.0} pods/s end to end ({elapsed:.1} s; created in {:.1} s); cycle p50 {:.2} ms, p99 {:.2} ms{}{}",
+            "  {:<26} {measured:>6} pods on {} nodes: {rate:>7.0} pods/s end to end ({elapsed:.1} s; created in {:.1} s{churn_note}); cycle p50 {:.2} ms, p99 {:.2} ms{}{}",
             workload.name(),
             s.nodes,
             created.as_secs_f64(),

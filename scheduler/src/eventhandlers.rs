@@ -10,6 +10,7 @@ use client::informer::Event;
 use k8s_openapi::api::core::v1::{Node, Pod};
 
 use crate::cache::Cache;
+use crate::framework::waiting::{WaitingPods, REJECTED_REMOVED};
 use crate::framework::{ActionType, ClusterEvent, EventObject, EventResource};
 use crate::queue::{pod_scheduling_properties_change, SchedulingQueue};
 
@@ -33,11 +34,21 @@ pub struct PodRouting {
     pub queue: Arc<SchedulingQueue>,
     /// The scheduler names of our profiles.
     pub profiles: HashSet<String>,
+    /// The pods Permit plugins hold (assumed, so still without a node in the informer).
+    pub waiting_pods: WaitingPods,
 }
 
 impl PodRouting {
     fn responsible(&self, pod: &Pod) -> bool {
         self.profiles.contains(crate::config::scheduler_name(pod))
+    }
+
+    /// A pod without a node is no longer ours to schedule: out of the queue, and rejected as
+    /// "removed" if Permit plugins hold it (upstream's `deletePodFromSchedulingQueue`).
+    fn unqueue(&self, pod: &Pod) {
+        self.queue.delete(pod);
+        let uid = pod.metadata.uid.as_deref().unwrap_or("");
+        self.waiting_pods.reject(uid, "", REJECTED_REMOVED);
     }
 
     pub fn handle(&self, event: Event<Pod>) {
@@ -54,13 +65,13 @@ impl PodRouting {
             Event::Update { old, new } => match (is_assigned(&old), is_assigned(&new)) {
                 (_, true) if is_terminal(&new) => {
                     if !is_assigned(&old) {
-                        self.queue.delete(&old);
+                        self.unqueue(&old);
                     }
                     self.remove_assigned(new);
                 }
                 (false, true) => {
                     // Bound (by us or someone else): it leaves the queue for the cache.
-                    self.queue.delete(&old);
+                    self.unqueue(&old);
                     self.add_assigned(new);
                 }
                 (true, true) => {
@@ -76,7 +87,7 @@ impl PodRouting {
                     if self.responsible(&new) && !is_terminal(&new) {
                         self.queue.update(old, new);
                     } else {
-                        self.queue.delete(&old);
+                        self.unqueue(&old);
                     }
                 }
             },
@@ -85,7 +96,7 @@ impl PodRouting {
                 if is_assigned(&pod) {
                     self.remove_assigned(pod);
                 } else {
-                    self.queue.delete(&pod);
+                    self.unqueue(&pod);
                 }
             }
         }

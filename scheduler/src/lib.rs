@@ -18,6 +18,7 @@ pub mod queue;
 pub mod registry;
 pub mod schedule_one;
 pub mod scheduler;
+pub mod unknown_profiles;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
@@ -132,6 +133,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         client: Some(client.clone()),
         informers: Some(factory.clone()),
         nominator: Arc::new(LateNominator(queue_cell.clone())),
+        waiting_pods: framework::WaitingPods::default(),
     };
     let profiles = build_profiles(&config, &handle)?;
 
@@ -209,11 +211,14 @@ fn start_scheduling(
     options: &Options,
     queue_cell: Arc<OnceLock<Arc<SchedulingQueue>>>,
 ) -> anyhow::Result<impl FnOnce()> {
+    let unknown_grace = options.unknown_scheduler_warning_after;
     let first = profiles
         .values()
         .next()
         .cloned()
         .context("no scheduling profile")?;
+    // One registry for all profiles: they were built with the same handle.
+    let waiting_pods = first.handle().waiting_pods.clone();
     let less: queue::LessFn = Arc::new(move |a, b| first.queue_sort_less(a, b));
     let by_name = profiles.clone();
     let pre_enqueue: queue::PreEnqueueFn =
@@ -256,6 +261,7 @@ fn start_scheduling(
         cache: cache.clone(),
         queue: queue.clone(),
         profiles: profiles.keys().cloned().collect::<HashSet<_>>(),
+        waiting_pods,
     });
     // What scheduling waits for: the kinds every cluster serves. Plugins' other informers
     // (CSIStorageCapacity, PDBs, ...) fill in as they list; an apiserver that does not serve
@@ -266,6 +272,14 @@ fn start_scheduling(
         essential.push(Box::pin(async move { pods.wait_synced().await }));
     }
     pods.add_event_handler(None, move |e| routing.handle(e));
+    let unknown = Arc::new(unknown_profiles::UnknownProfiles::new(
+        profiles.keys().cloned(),
+        unknown_grace,
+    ));
+    if !unknown_grace.is_zero() {
+        let unknown = unknown.clone();
+        pods.add_event_handler(None, move |e| unknown.handle(e));
+    }
     {
         let (cache, queue) = (cache.clone(), queue.clone());
         let nodes = factory.informer::<Node>();
@@ -313,8 +327,13 @@ fn start_scheduling(
         tokio::spawn(async move { queue.run_flushes(stop).await });
     }
     {
-        let (cache, stop) = (scheduler.cache.clone(), stopped(stop_rx));
+        let (cache, stop) = (scheduler.cache.clone(), stopped(stop_rx.clone()));
         tokio::spawn(async move { cache.run(stop).await });
+    }
+    {
+        let recorder = scheduler.recorder.clone();
+        let stop = stopped(stop_rx);
+        tokio::spawn(async move { unknown.run(recorder, stop).await });
     }
     let loop_queue = queue.clone();
     tokio::spawn(async move {

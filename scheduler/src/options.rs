@@ -50,6 +50,12 @@ pub struct Options {
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub pod_max_in_unschedulable_pods_duration: Duration,
 
+    /// How long a pod naming a scheduler that has no profile here may stay unbound before this
+    /// scheduler records a FailedScheduling warning on it (once); 0 turns the warning off. Not
+    /// an upstream flag: upstream stays silent about such pods.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub unknown_scheduler_warning_after: Duration,
+
     /// Log verbosity.
     #[arg(short = 'v', long = "v", default_value_t = 0, action = ArgAction::Set)]
     pub verbosity: u8,

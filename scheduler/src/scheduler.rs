@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use client::events::CoreEventRecorder;
 use client::Client;
@@ -19,7 +18,7 @@ use crate::framework::{
     Code, CycleState, Framework, NominatingMode, PodInfo, QueuedPodInfo, Snapshot, Status,
 };
 use crate::queue::SchedulingQueue;
-use crate::schedule_one::{schedule_pod, ScheduleError, NO_NODES_AVAILABLE};
+use crate::schedule_one::{schedule_pod, Diagnosis, FitError, ScheduleError, NO_NODES_AVAILABLE};
 
 /// The component name in events and the default profile name.
 pub const COMPONENT: &str = crate::config::DEFAULT_SCHEDULER_NAME;
@@ -212,22 +211,22 @@ impl Scheduler {
             self.fail_with_status(&fw, qpi, status, started);
             return;
         }
-        let (permit, timeout) = fw.run_permit(&state, &assumed, &host);
+        let permit = fw.run_permit(&state, &assumed, &host);
         if !permit.is_success() && !permit.is_wait() {
             fw.run_unreserve(&mut state, &assumed, &host);
             self.forget(&assumed);
-            self.fail_with_status(&fw, qpi, permit, started);
+            self.fail_at_permit(&fw, qpi, permit, &host, started);
             return;
         }
-        // The pod leaves the scheduling cycle; binding goes on in the background.
+        // The pod leaves the scheduling cycle; binding goes on in the background, after the
+        // wait at Permit if a plugin holds the pod.
         let this = self.clone();
         tokio::spawn(async move {
-            this.binding_cycle(fw, qpi, state, assumed, host, permit, timeout, started)
+            this.binding_cycle(fw, qpi, state, assumed, host, started)
                 .await;
         });
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn binding_cycle(
         self: Arc<Self>,
         fw: Arc<Framework>,
@@ -235,25 +234,13 @@ impl Scheduler {
         mut state: CycleState,
         assumed: Arc<Pod>,
         host: String,
-        permit: Status,
-        timeout: Duration,
         started: Instant,
     ) {
-        let status = if permit.is_wait() {
-            // No in-tree plugin waits; a waiting pod is rejected when its timeout passes.
-            tokio::time::sleep(timeout).await;
-            Status::unschedulable(format!(
-                "rejected due to timeout after waiting {timeout:?} at plugin {}",
-                permit.plugin()
-            ))
-            .with_plugin(permit.plugin())
-        } else {
-            Status::success()
-        };
-        let status = if status.is_success() {
+        let permit = fw.wait_on_permit(&assumed).await;
+        let status = if permit.is_success() {
             fw.run_pre_bind(&state, &assumed, &host).await
         } else {
-            status
+            permit.clone()
         };
         let status = if status.is_success() {
             fw.run_bind(&state, &assumed, &host).await
@@ -265,7 +252,11 @@ impl Scheduler {
             self.forget(&assumed);
             // The room it held is free again for others.
             self.queue.assigned_pod_deleted(assumed.clone());
-            self.fail_with_status(&fw, qpi, status, started);
+            if permit.is_success() {
+                self.fail_with_status(&fw, qpi, status, started);
+            } else {
+                self.fail_at_permit(&fw, qpi, status, &host, started);
+            }
             return;
         }
         if let Err(err) = self.cache.finish_binding(&assumed) {
@@ -323,6 +314,40 @@ impl Scheduler {
         }
     }
 
+    /// A pod Permit rejected (at once or after waiting) failed on the one node it was tried
+    /// on; upstream reports that as a fit error over that node ("0/1 nodes are available: 1
+    /// rejected due to timeout after waiting 10s at plugin X.").
+    fn fail_at_permit(
+        self: &Arc<Self>,
+        fw: &Arc<Framework>,
+        mut qpi: QueuedPodInfo,
+        status: Status,
+        host: &str,
+        started: Instant,
+    ) {
+        if !status.is_rejected() {
+            self.fail_with_status(fw, qpi, status, started);
+            return;
+        }
+        let mut diagnosis = Diagnosis::default();
+        if !status.plugin().is_empty() {
+            diagnosis.unschedulable_plugins.insert(status.plugin());
+            qpi.unschedulable_plugins.insert(status.plugin());
+        }
+        diagnosis.node_to_status.set(host.to_string(), status);
+        let fit = FitError {
+            num_all_nodes: 1,
+            diagnosis,
+        };
+        self.fail(
+            fw,
+            qpi,
+            Failure::Unschedulable(fit.to_string()),
+            None,
+            started,
+        );
+    }
+
     /// Upstream's `handleSchedulingFailure`: requeue, event, condition (and nomination).
     fn fail(
         self: &Arc<Self>,
@@ -344,14 +369,20 @@ impl Scheduler {
             .observe(started.elapsed().as_secs_f64());
         let pod = qpi.pod().clone();
         tracing::info!(pod = %qpi.pod_info.key(), %reason, %message, "unable to schedule pod");
-        // Preemption nominates a node, or clears the nomination with "" when it found none.
-        if let Some(node) = &nominated {
-            self.queue
-                .add_nominated_pod(qpi.pod_info.clone(), Some(node.as_str()));
-        }
-        let cycle = self.queue.scheduling_cycle();
-        if let Err(err) = self.queue.add_unschedulable_if_not_present(qpi, cycle) {
-            tracing::debug!(error = %err, "the pod is queued already");
+        if still_pending(fw, &pod) {
+            // Preemption nominates a node, or clears the nomination with "" when it found none.
+            if let Some(node) = &nominated {
+                self.queue
+                    .add_nominated_pod(qpi.pod_info.clone(), Some(node.as_str()));
+            }
+            let cycle = self.queue.scheduling_cycle();
+            if let Err(err) = self.queue.add_unschedulable_if_not_present(qpi, cycle) {
+                tracing::debug!(error = %err, "the pod is queued already");
+            }
+        } else {
+            // Deleted (or bound by someone else) meanwhile: nothing to retry.
+            tracing::info!(pod = %qpi.pod_info.key(), "pod is gone or bound in the informer cache; not queued again");
+            self.queue.done(qpi.pod_info.uid());
         }
         self.recorder
             .warning(&pod_ref(&pod), "FailedScheduling", &message);
@@ -362,6 +393,24 @@ impl Scheduler {
                 tracing::warn!(error = %format!("{err:#}"), "updating the PodScheduled condition failed");
             }
         });
+    }
+}
+
+/// Whether a pod that failed an attempt should go back to the queue: upstream looks it up in
+/// the informer cache and does not when it is gone or already has a node. Without informers
+/// (tests) it always does.
+fn still_pending(fw: &Framework, pod: &Pod) -> bool {
+    let Some(informers) = fw.handle().informers.as_ref() else {
+        return true;
+    };
+    let ns = pod.metadata.namespace.as_deref();
+    let name = pod.metadata.name.as_deref().unwrap_or("");
+    match informers.informer::<Pod>().store().get_namespaced(ns, name) {
+        // Same name, new pod: the informer queued that one on its own.
+        Some(current) => {
+            current.metadata.uid == pod.metadata.uid && !crate::eventhandlers::is_assigned(&current)
+        }
+        None => false,
     }
 }
 

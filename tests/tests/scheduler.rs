@@ -284,6 +284,110 @@ value: 1000
 }
 
 #[test]
+fn bad_pods_get_a_failed_scheduling_event_and_the_rest_are_still_scheduled() {
+    let server = ApiServer::start(Backend::Embedded);
+    let _scheduler = Daemon::scheduler(&server, &["--unknown-scheduler-warning-after=2s"]);
+    add_node(&server, "n1", "4", ", tier: \"3\"", "");
+    add_node(&server, "n2", "4", ", tier: \"5\"", "");
+
+    // A typo in schedulerName: no profile here has that name. The pod is left alone (another
+    // scheduler could own the name) but gets one warning saying why nothing happens.
+    apply(
+        &server,
+        "typo.yaml",
+        &pod("typo", "100m", "  schedulerName: defualt-scheduler\n"),
+    );
+    // Malformed affinity the apiserver accepts (as upstream's validation does: Gt needs one
+    // value, not an integer). A required term that cannot parse matches no node; a preferred
+    // one is an error of NodeAffinity's PreScore.
+    let gt = |kind: &str| {
+        let term = r#"{matchExpressions: [{key: tier, operator: Gt, values: ["three"]}]}"#;
+        match kind {
+            "required" => format!("  affinity:\n    nodeAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n        nodeSelectorTerms: [{term}]\n"),
+            _ => format!("  affinity:\n    nodeAffinity:\n      preferredDuringSchedulingIgnoredDuringExecution:\n      - weight: 10\n        preference: {term}\n"),
+        }
+    };
+    apply(
+        &server,
+        "required.yaml",
+        &pod("required", "100m", &gt("required")),
+    );
+    apply(
+        &server,
+        "preferred.yaml",
+        &pod("preferred", "100m", &gt("preferred")),
+    );
+    // A pod with a malformed operator is refused by the apiserver with the field's path.
+    let path = server.write_file(
+        "operator.yaml",
+        &pod(
+            "operator",
+            "100m",
+            "  affinity:\n    nodeAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n        nodeSelectorTerms: [{matchExpressions: [{key: tier, operator: Bigger, values: [\"3\"]}]}]\n",
+        ),
+    );
+    let path = path.display().to_string();
+    let out = server.kubectl_unchecked(["apply", "-f", path.as_str()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator: Invalid value: \"Bigger\": not a valid selector operator"),
+        "{stderr}"
+    );
+
+    // Everything else is still scheduled.
+    apply(&server, "good.yaml", &pod("good", "100m", ""));
+    wait_bound(&server, "good");
+
+    let event = wait_for("the required pod's FailedScheduling", TIMEOUT, || {
+        events_for(&server, "required", "FailedScheduling")
+            .into_iter()
+            .next()
+    });
+    assert_eq!(
+        event["message"].as_str().unwrap_or_default(),
+        "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+    );
+    let event = wait_for("the preferred pod's FailedScheduling", TIMEOUT, || {
+        events_for(&server, "preferred", "FailedScheduling")
+            .into_iter()
+            .next()
+    });
+    let message = event["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("running PreScore plugin \"NodeAffinity\"")
+            && message.contains("for 'Gt', 'Lt' operators, the value must be an integer"),
+        "{message}"
+    );
+    let event = wait_for("the typo pod's warning", TIMEOUT, || {
+        events_for(&server, "typo", "FailedScheduling")
+            .into_iter()
+            .next()
+    });
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(
+        event["message"].as_str().unwrap_or_default(),
+        "no profile of this scheduler is named \"defualt-scheduler\" (its profiles: \"default-scheduler\"); the pod stays pending until a scheduler with that name runs"
+    );
+    // Left alone otherwise: not bound, no condition written by this scheduler; and warned
+    // about once.
+    std::thread::sleep(Duration::from_secs(3));
+    let typo = get_pod(&server, "typo");
+    assert!(typo["spec"]["nodeName"].is_null());
+    assert!(typo["status"]["conditions"].is_null(), "{typo}");
+    assert_eq!(
+        events_for(&server, "typo", "FailedScheduling")[0]["count"],
+        1
+    );
+    for name in ["required", "preferred"] {
+        assert!(get_pod(&server, name)["spec"]["nodeName"].is_null());
+    }
+    // A pod added later is still scheduled.
+    apply(&server, "later.yaml", &pod("later", "100m", ""));
+    wait_bound(&server, "later");
+}
+
+#[test]
 fn a_bad_configuration_fails_at_start_with_the_reason() {
     let server = ApiServer::start(Backend::Embedded);
     let path = server.write_file(

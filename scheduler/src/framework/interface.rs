@@ -17,6 +17,7 @@ use super::cycle_state::CycleState;
 use super::snapshot::Snapshot;
 use super::status::{Code, Status};
 use super::types::{ClusterEventWithHint, NodeInfo, NodeScore, PodInfo, QueuedPodInfo};
+use super::waiting::{WaitingPod, WaitingPods, REJECTED_REMOVED};
 
 /// A scheduler plugin.
 pub trait Plugin: Send + Sync + 'static {
@@ -231,7 +232,10 @@ pub trait ReservePlugin: Send + Sync {
 }
 
 pub trait PermitPlugin: Send + Sync {
-    /// Success, Wait (with a timeout) or a rejection.
+    /// Success, Wait (with a timeout, at most [`super::waiting::MAX_PERMIT_TIMEOUT`]) or a
+    /// rejection. A pod some plugin holds waits, in its binding cycle, until every holding
+    /// plugin allows it through [`Handle::get_waiting_pod`] or one rejects it; a plugin's
+    /// timeout rejects it.
     fn permit(&self, state: &CycleState, pod: &Pod, node: &str) -> (Status, Duration);
 }
 
@@ -283,22 +287,41 @@ impl PodNominator for NoNominations {
 }
 
 /// What a plugin may use when it is built: the API client and informers (absent in unit
-/// tests), and the nominator.
+/// tests), the nominator, and the pods Permit plugins hold.
 #[derive(Clone)]
 pub struct Handle {
     pub client: Option<client::Client>,
     pub informers: Option<client::SharedInformerFactory>,
     pub nominator: Arc<dyn PodNominator>,
+    /// Shared by every profile of the scheduler, as upstream's `waitingPodsMap`.
+    pub waiting_pods: WaitingPods,
 }
 
 impl Handle {
-    /// No client, no informers, no nominations: for unit tests of plugins.
+    /// No client, no informers, no nominations, no waiting pods: for unit tests of plugins.
     pub fn for_tests() -> Handle {
         Handle {
             client: None,
             informers: None,
             nominator: Arc::new(NoNominations),
+            waiting_pods: WaitingPods::default(),
         }
+    }
+
+    /// The pod with `uid` if Permit plugins hold it (upstream's `GetWaitingPod`).
+    pub fn get_waiting_pod(&self, uid: &str) -> Option<Arc<WaitingPod>> {
+        self.waiting_pods.get(uid)
+    }
+
+    /// Calls `f` for every pod Permit plugins hold (upstream's `IterateOverWaitingPods`).
+    pub fn iterate_over_waiting_pods(&self, f: impl FnMut(&Arc<WaitingPod>)) {
+        self.waiting_pods.iterate(f);
+    }
+
+    /// Rejects the pod with `uid` as "removed" if it waits; whether it did (upstream's
+    /// `RejectWaitingPod`, for a pod deleted while it waits).
+    pub fn reject_waiting_pod(&self, uid: &str) -> bool {
+        self.waiting_pods.reject(uid, "", REJECTED_REMOVED)
     }
 }
 

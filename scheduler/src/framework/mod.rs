@@ -1,6 +1,6 @@
 //! The scheduling framework (upstream's `pkg/scheduler/framework`): extension points, cycle
-//! state, status codes, the cluster types plugins read, and the runtime that runs a profile's
-//! plugins.
+//! state, status codes, the cluster types plugins read, the runtime that runs a profile's
+//! plugins, and the pods Permit plugins hold.
 
 pub mod cycle_state;
 pub mod interface;
@@ -8,6 +8,7 @@ pub mod runtime;
 pub mod snapshot;
 pub mod status;
 pub mod types;
+pub mod waiting;
 
 pub use cycle_state::CycleState;
 pub use interface::*;
@@ -15,3 +16,4 @@ pub use runtime::{Framework, Point};
 pub use snapshot::Snapshot;
 pub use status::{Code, Status};
 pub use types::*;
+pub use waiting::{WaitingPod, WaitingPods};

@@ -21,6 +21,7 @@ use super::types::{
     ClusterEventWithHint, NodeInfo, NodeScore, PodInfo, QueuedPodInfo, MAX_NODE_SCORE,
     MIN_NODE_SCORE,
 };
+use super::waiting::{WaitingPod, WaitingPods};
 
 /// The extension points, for configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -124,6 +125,23 @@ fn rejection_or_error(status: Status, context: impl FnOnce(String) -> String) ->
         return status;
     }
     Status::error(context(status.message()))
+}
+
+/// Takes a pod out of the waiting pods when its wait ends, however it ends.
+struct Unpark<'a>(&'a WaitingPods, &'a str);
+
+impl Drop for Unpark<'_> {
+    fn drop(&mut self) {
+        self.0.remove(self.1);
+    }
+}
+
+fn waiting_key(pod: &Pod) -> String {
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or(""),
+        pod.metadata.name.as_deref().unwrap_or("")
+    )
 }
 
 /// A profile's plugins by extension point, in order, with score weights.
@@ -708,30 +726,60 @@ impl Framework {
         }
     }
 
-    /// Success, a rejection, or Wait with the shortest timeout of the waiting plugins.
-    pub fn run_permit(&self, state: &CycleState, pod: &Pod, node: &str) -> (Status, Duration) {
-        let mut wait: Option<(Status, Duration)> = None;
+    /// Upstream's `RunPermitPlugins`: Success, the first rejection, or Wait when some plugins
+    /// hold the pod and none rejects it; the pod is then parked in the handle's waiting pods
+    /// with each holding plugin's timeout, for [`Framework::wait_on_permit`].
+    pub fn run_permit(&self, state: &CycleState, pod: &Arc<Pod>, node: &str) -> Status {
+        let mut waits: Vec<(&'static str, Duration)> = Vec::new();
         for p in self.plugins_at(Point::Permit) {
             let Some(plugin) = p.permit() else {
                 continue;
             };
             let (status, timeout) = plugin.permit(state, pod, node);
-            if status.is_wait() {
-                let timeout = timeout.min(Duration::from_secs(15 * 60));
-                wait = Some(match wait {
-                    Some((s, t)) if t <= timeout => (s, t),
-                    _ => (status.with_plugin(p.name()), timeout),
-                });
+            if status.is_success() {
                 continue;
             }
-            if !status.is_success() {
-                let status = rejection_or_error(status, |m| {
-                    format!("running Permit plugin {:?}: {m}", p.name())
-                });
-                return (status.with_plugin(p.name()), Duration::ZERO);
+            if status.is_wait() {
+                waits.push((p.name(), timeout));
+                continue;
             }
+            let status = rejection_or_error(status, |m| {
+                format!("running Permit plugin {:?}: {m}", p.name())
+            });
+            return status.with_plugin(p.name());
         }
-        wait.unwrap_or((Status::success(), Duration::ZERO))
+        if waits.is_empty() {
+            return Status::success();
+        }
+        self.handle
+            .waiting_pods
+            .add(Arc::new(WaitingPod::new(pod.clone(), node, waits)));
+        let name = pod.metadata.name.as_deref().unwrap_or("");
+        Status::new(
+            Code::Wait,
+            format!("one or more plugins asked to wait and no plugin rejected pod {name:?}"),
+        )
+    }
+
+    /// Upstream's `WaitOnPermit`: Success at once unless Permit parked the pod; otherwise the
+    /// pod's verdict once there is one, and the pod leaves the waiting pods.
+    pub async fn wait_on_permit(&self, pod: &Pod) -> Status {
+        let uid = pod.metadata.uid.as_deref().unwrap_or("");
+        let Some(waiting) = self.handle.waiting_pods.get(uid) else {
+            return Status::success();
+        };
+        let _leave = Unpark(&self.handle.waiting_pods, uid);
+        tracing::debug!(pod = %waiting_key(pod), plugins = ?waiting.pending_plugins(), "pod waiting on permit");
+        let status = waiting.wait().await;
+        if status.is_success() || status.is_rejected() {
+            if !status.is_success() {
+                tracing::debug!(pod = %waiting_key(pod), status = %status.message(), "pod rejected while waiting on permit");
+            }
+            return status;
+        }
+        let plugin = status.plugin();
+        Status::error(format!("waiting on permit for pod: {}", status.message()))
+            .with_plugin(plugin)
     }
 
     pub async fn run_pre_bind(&self, state: &CycleState, pod: &Pod, node: &str) -> Status {

@@ -10,10 +10,10 @@
 //!    `max(minCandidateNodesPercentage% of nodes, minCandidateNodesAbsolute)` candidates.
 //! 3. Choice: fewest PDB violations, lowest highest-victim priority, smallest priority sum,
 //!    fewest victims, latest start of the highest-priority victims.
-//! 4. Execution ([`executor`]): `DisruptionTarget` condition then delete for each victim, and
-//!    lower-priority nominations on the node cleared; asynchronously by default (upstream's
-//!    `SchedulerAsyncPreemption`, on since 1.33), the preemptor held back by PreEnqueue until
-//!    it is done.
+//! 4. Execution ([`executor`]): `DisruptionTarget` condition then delete for each victim (a
+//!    victim waiting at Permit is rejected instead), and lower-priority nominations on the
+//!    node cleared; asynchronously by default (upstream's `SchedulerAsyncPreemption`, on since
+//!    1.33), the preemptor held back by PreEnqueue until it is done.
 //!
 //! When no node can help the status reads like upstream's: "preemption: 0/N nodes are
 //! available: X No preemption victims found for incoming pod, Y Preemption is not helpful for
@@ -309,17 +309,26 @@ impl DefaultPreemption {
         };
         let victims: Vec<Arc<Pod>> = best.victims.iter().map(|v| v.pod.clone()).collect();
         let lower = evaluator::lower_priority_nominated_pods(args.framework, &pod.pod, &best.node);
+        let waiting = &args.framework.handle().waiting_pods;
         if self.async_preemption {
             executor::prepare_candidate_async(
                 api,
+                waiting.clone(),
                 self.running.clone(),
                 pod.pod.clone(),
                 best.node.clone(),
                 &victims,
                 lower,
             );
-        } else if let Err(e) =
-            executor::prepare_candidate(api.as_ref(), &pod.pod, &best.node, &victims, &lower).await
+        } else if let Err(e) = executor::prepare_candidate(
+            api.as_ref(),
+            waiting,
+            &pod.pod,
+            &best.node,
+            &victims,
+            &lower,
+        )
+        .await
         {
             return (None, Status::error(e));
         }

@@ -9,6 +9,7 @@ mod core;
 mod cron;
 mod other;
 mod pod;
+mod scheduling;
 mod service;
 
 use apimachinery::FieldError;

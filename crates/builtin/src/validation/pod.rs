@@ -5,6 +5,7 @@ use super::common::{
     dns_label, dns_subdomain, enum_field, inclusive_range_error, nonnegative, normalized,
     not_supported, port_name_msgs, port_num_msgs, port_num_or_name, Errs,
 };
+use super::scheduling::pod_scheduling;
 use crate::json::{Get, Obj};
 use apimachinery::validation::{validate_annotations, validate_label_name, validate_labels};
 use apimachinery::{FieldError, Path};
@@ -20,7 +21,10 @@ pub(super) fn pod(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let spec = obj.obj_of("spec");
     match old {
         None => pod_spec(&mut errs, spec, &spec_path),
-        Some(old) => pod_update(&mut errs, spec, old.obj_of("spec"), &spec_path),
+        Some(old) => {
+            pod_update(&mut errs, spec, old.obj_of("spec"), &spec_path);
+            pod_scheduling(&mut errs, spec, old.obj_of("spec"), &spec_path);
+        }
     }
     errs
 }
@@ -99,6 +103,7 @@ pub(crate) fn pod_spec(errs: &mut Errs, spec: Option<&Obj>, path: &Path) {
             ));
         }
     }
+    pod_scheduling(errs, spec, None, path);
     let sa = spec.str_of("serviceAccountName");
     if !sa.is_empty() {
         dns_subdomain(errs, &path.child("serviceAccountName"), sa);

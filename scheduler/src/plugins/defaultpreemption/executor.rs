@@ -1,8 +1,9 @@
 //! Carrying out a preemption (upstream's `prepareCandidate` / `prepareCandidateAsync` and
 //! `PreemptPod`): each victim gets the `DisruptionTarget` condition (reason
-//! `PreemptionByScheduler`) and is deleted; lower-priority pods nominated to the same node lose
-//! their nomination. Asynchronously (upstream's default since 1.33) the work runs in a task and
-//! the preemptor is held back by PreEnqueue until it is done.
+//! `PreemptionByScheduler`) and is deleted (or rejected, if Permit plugins hold it);
+//! lower-priority pods nominated to the same node lose their nomination. Asynchronously
+//! (upstream's default since 1.33) the work runs in a task and the preemptor is held back by
+//! PreEnqueue until it is done.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,7 +16,8 @@ use k8s_openapi::jiff::Timestamp;
 use client::informer::store::Store;
 
 use super::api::{ApiCallError, PreemptionApi};
-use super::{DISRUPTION_TARGET, PREEMPTION_BY_SCHEDULER};
+use super::{DISRUPTION_TARGET, NAME, PREEMPTION_BY_SCHEDULER};
+use crate::framework::waiting::{WaitingPods, REJECTED_PREEMPTED};
 
 /// The condition a victim gets, and whether it differs from what the pod has (upstream's
 /// `UpdatePodCondition`: the transition time is kept when the status does not change).
@@ -56,13 +58,22 @@ pub fn disruption_condition(victim: &Pod, preemptor: &Pod) -> (PodCondition, boo
     (condition, changed)
 }
 
-/// Marks and deletes one victim; a victim already gone counts as done.
+/// Marks and deletes one victim; a victim already gone counts as done. A victim that Permit
+/// plugins hold is not bound yet, so it is rejected instead ("preempted"), as upstream's
+/// `PreemptPod`: its binding cycle then gives its room back.
 pub async fn preempt_pod(
     api: &dyn PreemptionApi,
+    waiting: &WaitingPods,
     preemptor: &Pod,
     victim: &Pod,
     node: &str,
 ) -> Result<(), String> {
+    let uid = victim.metadata.uid.as_deref().unwrap_or("");
+    if waiting.reject(uid, NAME, REJECTED_PREEMPTED) {
+        tracing::info!(preemptor = %key(preemptor), victim = %key(victim), node, "preemptor pod rejected a waiting pod");
+        api.record_preempted(victim, preemptor, node);
+        return Ok(());
+    }
     let (condition, changed) = disruption_condition(victim, preemptor);
     if changed {
         match api.set_pod_condition(victim, &condition).await {
@@ -136,13 +147,19 @@ async fn clear_nominations(api: &dyn PreemptionApi, pods: &[Arc<Pod>]) -> Result
 /// preemption; a failure to clear nominations is only logged.
 pub async fn prepare_candidate(
     api: &dyn PreemptionApi,
+    waiting: &WaitingPods,
     preemptor: &Pod,
     node: &str,
     victims: &[Arc<Pod>],
     lower_nominated: &[Arc<Pod>],
 ) -> Result<(), String> {
     let targets = victims_to_delete(victims);
-    let results = join_all(targets.iter().map(|v| preempt_pod(api, preemptor, v, node))).await;
+    let results = join_all(
+        targets
+            .iter()
+            .map(|v| preempt_pod(api, waiting, preemptor, v, node)),
+    )
+    .await;
     if let Some(err) = results.into_iter().find_map(Result::err) {
         return Err(err);
     }
@@ -211,6 +228,7 @@ impl Running {
 /// the last one (so PreEnqueue can tell "almost done" from "done").
 pub fn prepare_candidate_async(
     api: Arc<dyn PreemptionApi>,
+    waiting: WaitingPods,
     running: Arc<Running>,
     preemptor: Arc<Pod>,
     node: String,
@@ -233,7 +251,7 @@ pub fn prepare_candidate_async(
         if !rest.is_empty() {
             let results = join_all(
                 rest.iter()
-                    .map(|v| preempt_pod(api.as_ref(), &preemptor, v, &node)),
+                    .map(|v| preempt_pod(api.as_ref(), &waiting, &preemptor, v, &node)),
             )
             .await;
             if let Some(e) = results.into_iter().find_map(Result::err) {
@@ -244,7 +262,7 @@ pub fn prepare_candidate_async(
         }
         if preempt_last {
             running.waiting_for(&uid, &last);
-            if let Err(e) = preempt_pod(api.as_ref(), &preemptor, &last, &node).await {
+            if let Err(e) = preempt_pod(api.as_ref(), &waiting, &preemptor, &last, &node).await {
                 tracing::error!(err = %e, "error occurred during async preemption of the last victim");
                 failed = true;
             }

@@ -390,6 +390,29 @@ async fn preempts_on_the_node_with_the_least_important_victims() {
 }
 
 #[tokio::test]
+async fn a_victim_waiting_at_permit_is_rejected_not_deleted() {
+    let s = sync_setup();
+    let mut low = pod("low", 0, json!({}));
+    low.spec.get_or_insert_with(Default::default).node_name = Some("n1".into());
+    let waiting = Arc::new(crate::framework::WaitingPod::new(
+        Arc::new(low.clone()),
+        "n1",
+        [("Gate", Duration::from_secs(60))],
+    ));
+    s.framework.handle().waiting_pods.add(waiting.clone());
+    let nodes = vec![node("n1", full(1), &[low])];
+    let (result, status) = schedule(&s.framework, pod("preemptor", 10, json!({})), nodes).await;
+    assert!(status.is_success(), "{status:?}");
+    assert_eq!(result, nominated("n1"));
+    let outcome = waiting.outcome().expect("the waiting victim is rejected");
+    assert_eq!(outcome.code(), Code::Unschedulable);
+    assert_eq!(outcome.plugin(), NAME);
+    assert_eq!(outcome.message(), "preempted");
+    // No condition, no delete: only the event.
+    assert_eq!(s.api.calls(), vec!["event ns/low by uid-preemptor on n1"]);
+}
+
+#[tokio::test]
 async fn nothing_to_preempt() {
     let s = sync_setup();
     let nodes = vec![
