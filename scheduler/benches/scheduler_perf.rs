@@ -162,6 +162,7 @@ fn main() -> anyhow::Result<()> {
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
+            .thread_name("apiserver")
             .build();
         if let Ok(runtime) = runtime {
             if let Err(err) = runtime.block_on(apiserver::run(options)) {
@@ -172,6 +173,7 @@ fn main() -> anyhow::Result<()> {
     let url = format!("http://127.0.0.1:{port}");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_name("bench-client")
         .build()?;
     runtime.block_on(wait_ready(&url))?;
 
@@ -190,6 +192,7 @@ fn main() -> anyhow::Result<()> {
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
+            .thread_name("scheduler")
             .build();
         if let Ok(runtime) = runtime {
             if let Err(err) = runtime.block_on(scheduler::run(options)) {

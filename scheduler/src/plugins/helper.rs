@@ -48,9 +48,9 @@ enum FieldRequirement {
 }
 
 impl FieldRequirement {
-    fn matches(&self, fields: &BTreeMap<&str, &str>) -> bool {
+    fn matches(&self, fields: &NodeFields<'_>) -> bool {
         // A field the node does not have reads as "" (upstream's `fields.Set.Get`).
-        let get = |k: &str| fields.get(k).copied().unwrap_or("");
+        let get = |k: &str| fields.get(k).unwrap_or("");
         match self {
             FieldRequirement::Equals(k, v) => get(k) == v,
             FieldRequirement::NotEquals(k, v) => get(k) != v,
@@ -74,13 +74,30 @@ fn is_empty_term(term: &ApiTerm) -> bool {
         && term.match_fields.as_ref().is_none_or(Vec::is_empty)
 }
 
-/// The fields of a node a `matchFields` requirement can see (upstream's `extractNodeFields`).
-fn node_fields(node: &Node) -> BTreeMap<&str, &str> {
-    let mut fields = BTreeMap::new();
-    if let Some(name) = node.metadata.name.as_deref().filter(|n| !n.is_empty()) {
-        fields.insert(OBJECT_NAME_FIELD, name);
+/// The fields of a node a `matchFields` requirement can see (upstream's `extractNodeFields`):
+/// only its name, so no map is built per node and per cycle.
+struct NodeFields<'a> {
+    name: Option<&'a str>,
+}
+
+impl<'a> NodeFields<'a> {
+    fn is_empty(&self) -> bool {
+        self.name.is_none()
     }
-    fields
+
+    fn get(&self, field: &str) -> Option<&'a str> {
+        if field == OBJECT_NAME_FIELD {
+            self.name
+        } else {
+            None
+        }
+    }
+}
+
+fn node_fields(node: &Node) -> NodeFields<'_> {
+    NodeFields {
+        name: node.metadata.name.as_deref().filter(|n| !n.is_empty()),
+    }
 }
 
 fn empty_labels() -> &'static BTreeMap<String, String> {
@@ -273,7 +290,7 @@ impl ParsedTerm {
     fn matches(
         &self,
         labels: &BTreeMap<String, String>,
-        fields: &BTreeMap<&str, &str>,
+        fields: &NodeFields<'_>,
     ) -> Result<bool, &[FieldError]> {
         if !self.errors.is_empty() {
             return Err(&self.errors);
