@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing the project needs on a fresh Debian machine (run as root):
 # etcd (server + etcdctl) for the etcd backend's tests and benchmarks, protoc for crates that
-# compile .proto files (etcd-client), and util-linux's setpriv (test processes die with their
-# parent). Skips apt entirely when everything is already there.
+# compile .proto files (etcd-client, the CRI API), util-linux's setpriv (test processes die with
+# their parent), and the kubelet's runtime for the CRI tests: containerd + runc, Debian's CNI
+# plugins (/usr/lib/cni), busybox-static (test images are built from /bin/busybox), iproute2
+# (network namespaces), iptables (CNI's nat rules) and nsenter. Skips apt entirely when everything is already there.
 set -euo pipefail
 
 need=()
@@ -15,6 +17,17 @@ command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v gcc >/dev/null 2>&1 || need+=(build-essential)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v containerd >/dev/null 2>&1 || need+=(containerd)
+command -v runc >/dev/null 2>&1 || need+=(runc)
+[[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] ||
+    need+=(containernetworking-plugins)
+# The static build: the test images carry /bin/busybox alone, without a libc beside it.
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' ||
+    need+=(busybox-static)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# CNI's bridge (ipMasq) and portmap plugins program iptables in the node's namespace.
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 
 if ((${#need[@]})); then
     echo "install-deps: installing ${need[*]}"
@@ -22,7 +35,8 @@ if ((${#need[@]})); then
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${need[@]}"
 else
-    echo "install-deps: etcd, etcdctl, protoc (+ its includes), setpriv, gcc, curl already present"
+    echo "install-deps: etcd, etcdctl, protoc (+ its includes), setpriv, gcc, curl, containerd, runc,"
+    echo "install-deps: CNI plugins, busybox-static, ip, iptables, nsenter already present"
 fi
 
 # The end-to-end tests (crate e2e, tests/) drive the apiserver with the Python `kubernetes`
@@ -50,3 +64,4 @@ fi
 # script with SIGPIPE whenever etcd writes its second line late.
 etcd --version | sed -n 1p
 protoc --version
+containerd --version

@@ -11,6 +11,7 @@
 //! variable is set, else `<workspace>/target/debug/kube-apiserver`. Nothing here builds it:
 //! `cargo build -p apiserver` (or CI's `cargo build --workspace --all-targets`) must run first.
 
+pub mod containerd;
 pub mod http;
 
 use std::ffi::OsStr;
@@ -480,6 +481,41 @@ impl Daemon {
             "SCHEDULER_LOG",
             server,
             &["--secure-port=0", "--leader-elect=false"],
+            extra,
+        )
+    }
+
+    /// Starts a kubelet against `server` with a kubeconfig naming it, the simulated runtime
+    /// (`--container-runtime-endpoint=sim://`), a root dir of its own in the test's scratch
+    /// directory and no healthz port; `extra` (`--flag=value` form) may override those.
+    pub fn kubelet(server: &ApiServer, extra: &[&str]) -> Daemon {
+        static KUBELETS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = KUBELETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let kubeconfig = server.write_file(
+            &format!("kubelet-{n}.kubeconfig"),
+            &format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: e2e\n  cluster:\n    server: {}\n\
+                 users:\n- name: kubelet\n  user: {{}}\ncontexts:\n- name: e2e\n  context:\n    \
+                 cluster: e2e\n    user: kubelet\ncurrent-context: e2e\n",
+                server.url()
+            ),
+        );
+        let defaults = [
+            format!("--kubeconfig={}", kubeconfig.display()),
+            format!(
+                "--root-dir={}",
+                server.work_dir().join(format!("kubelet-{n}")).display()
+            ),
+            "--container-runtime-endpoint=sim://".to_string(),
+            "--healthz-port=0".to_string(),
+        ];
+        let defaults: Vec<&str> = defaults.iter().map(String::as_str).collect();
+        Daemon::spawn(
+            "kubelet",
+            "kubelet",
+            "KUBELET_LOG",
+            server,
+            &defaults,
             extra,
         )
     }
