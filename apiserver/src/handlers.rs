@@ -71,6 +71,15 @@ pub async fn serve(
         }
         _ => false,
     };
+    if request.subresource == "log"
+        && resource.group.is_empty()
+        && resource.kind == "Pod"
+        && request.verb == "get"
+        && request.rest.is_empty()
+    {
+        return crate::podlogs::serve(&state, &request, resource, &connection, &headers, &query)
+            .await;
+    }
     if special && request.rest.is_empty() {
         let output = negotiation::output(&headers)?;
         let mut attributes = Attributes::for_request(&request, resource, None);

@@ -31,6 +31,7 @@ mod node_authz;
 mod object;
 mod openapi_routes;
 mod patching;
+mod podlogs;
 mod pods;
 mod podsecurity;
 mod quota;

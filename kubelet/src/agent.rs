@@ -112,6 +112,12 @@ fn pod_agent(shared: &Shared, spec: &AgentSpec, name: &str) -> Arc<crate::pods::
         Some(shared.client.clone()),
     )
     .with_allocatable(allocatable);
+    // The node's probes, reporting through the pod side's event recorder.
+    let prober = Arc::new(crate::prober::ProbeManager::new(
+        shared.runtime_manager.runtime.clone(),
+        agent.recorder.clone(),
+    ));
+    let agent = agent.with_prober(prober);
     let agent = Arc::new(agent);
     agent.start(&shared.factory);
     agent

@@ -676,6 +676,21 @@ impl RuntimeManager {
         Ok(())
     }
 
+    /// Stops one container with the grace period (a failed liveness or startup probe).
+    pub async fn kill_container(&self, id: &str, grace_seconds: i64) -> Result<(), CriError> {
+        match self
+            .runtime
+            .stop_container(StopContainerRequest {
+                container_id: id.to_string(),
+                timeout: grace_seconds.max(0),
+            })
+            .await
+        {
+            Ok(_) | Err(CriError::NotFound(_)) => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+
     /// Removes every container and sandbox of a pod that is gone (after kill_pod).
     pub async fn remove_pod(&self, status: &RuntimePodStatus) -> Result<(), CriError> {
         for c in &status.containers {

@@ -13,6 +13,7 @@
 
 pub mod admission;
 pub mod agent;
+pub mod cni;
 pub mod config;
 pub mod envvars;
 pub mod eviction;
@@ -23,9 +24,11 @@ pub mod nodestatus;
 pub mod options;
 pub mod pods;
 pub mod podstatus;
+pub mod prober;
 pub mod resources;
 pub mod runtime;
 pub mod runtime_state;
+pub mod server;
 pub mod simcri;
 pub mod status_manager;
 pub mod volumes;
@@ -138,6 +141,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
 
     let hostname = config.hostname_override.clone().unwrap_or_else(os_hostname);
     let standalone = options.client.kubeconfig.is_none() && options.client.master.is_none();
+    if config.hollow_nodes == 0 {
+        start_server(&options, &config, &hostname, standalone, stop_rx.clone()).await?;
+    }
     if standalone {
         tracing::info!("No API server defined - no node status update will be sent");
     } else {
@@ -153,6 +159,58 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     }
     serving::shutdown_signal().await;
     stop_tx.send_replace(true);
+    Ok(())
+}
+
+/// The kubelet's own API on `--port` (only for a real node: hollow nodes share one process).
+async fn start_server(
+    options: &Options,
+    config: &Arc<KubeletConfig>,
+    hostname: &str,
+    standalone: bool,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let client = if standalone {
+        None
+    } else {
+        let kube_config = options
+            .client
+            .load()
+            .await
+            .context("kubelet cannot load its kubeconfig")?;
+        Some(Client::new(kube_config, ClientOptions::new("kubelet"))?)
+    };
+    let mut hosts = vec![
+        hostname.to_string(),
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+    ];
+    let node_ips = addresses::node_ips(&config.node_ips, hostname).unwrap_or_default();
+    hosts.extend(node_ips.iter().map(|ip| ip.to_string()));
+    let auth = match server::auth::KubeletAuth::new(config, client.clone(), hostname) {
+        Ok(auth) => auth,
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "the kubelet server cannot start");
+            return Ok(());
+        }
+    };
+    let server = Arc::new(server::KubeletServer {
+        logs_root: pod_logs_root(&config.root_dir),
+        node_name: hostname.to_string(),
+        client,
+        auth,
+    });
+    // Like the pod logs: a root dir of its own keeps the host's (and other kubelets') certs alone.
+    let mut config = (**config).clone();
+    if config.cert_dir == std::path::Path::new("/var/lib/kubelet/pki")
+        && config.root_dir != std::path::Path::new("/var/lib/kubelet")
+    {
+        config.cert_dir = config.root_dir.join("pki");
+    }
+    // The node's work goes on without its API (e.g. the port is taken by another kubelet).
+    if let Err(err) = server::serve(&config, server, hosts, stop).await {
+        tracing::error!(error = %format!("{err:#}"), "the kubelet server cannot start");
+    }
     Ok(())
 }
 
@@ -227,6 +285,16 @@ async fn start_agents(
             pressure: Arc::new(pressure),
         };
         tracing::info!(node = %hostname, endpoint = %config.container_runtime_endpoint, "starting the node agent");
+        if !options.cni_conf_dir.as_os_str().is_empty() && !config.simulated() {
+            tokio::spawn(cni::run(
+                shared.client.clone(),
+                hostname.to_string(),
+                options.cni_conf_dir.clone(),
+                config.root_dir.join("cni-ipam"),
+                config.pod_cidr.clone(),
+                stop.clone(),
+            ));
+        }
         agent::spawn(&shared, spec, stop);
     }
     factory.start();

@@ -145,6 +145,12 @@ pub struct Options {
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub hollow_nodes: u32,
 
+    /// The runtime's CNI configuration directory: once the node has a podCIDR, the kubelet
+    /// writes a bridge + host-local conflist for it there, unless another configuration is
+    /// present. Empty turns this off.
+    #[arg(long, default_value = "/etc/cni/net.d", value_name = "DIR")]
+    pub cni_conf_dir: PathBuf,
+
     /// Log verbosity.
     #[arg(short = 'v', long = "v", default_value_t = 0, action = ArgAction::Set)]
     pub verbosity: u8,

@@ -1,7 +1,9 @@
 //! The pods of one node (upstream's pod workers, PLEG and `generateAPIPodStatus`): an informer
 //! over the pods bound to the node, one worker task per pod that syncs it through the runtime
 //! manager on every change and every second (a relist, standing in for PLEG), and the API
-//! status each sync produces, handed to the status manager.
+//! status each sync produces, handed to the status manager. Container probes run in the
+//! node's [`ProbeManager`]: their verdicts feed the ready/started fields, and a failed liveness
+//! or startup probe kills the container so the sync restarts it under the restart policy.
 //!
 //! A pod being deleted is stopped with its grace period; once nothing of it runs, the status
 //! manager deletes the object (grace 0), and when the object is gone the worker removes the
@@ -23,6 +25,7 @@ use crate::envvars;
 use crate::kuberuntime::actions::{RuntimePodStatus, State};
 use crate::kuberuntime::{convert, ContainerExtras, RuntimeManager};
 use crate::podstatus;
+use crate::prober::ProbeManager;
 use crate::status_manager::StatusManager;
 use crate::volumes::{self, PodSources, VolumeManager};
 
@@ -51,6 +54,8 @@ pub struct PodAgent {
     /// turns admission off.
     pub allocatable_for_admission: BTreeMap<String, f64>,
     pub recorder: Option<CoreEventRecorder>,
+    /// The probes of this node's containers.
+    pub prober: Arc<ProbeManager>,
     services: Mutex<Option<Informer<Service>>>,
     workers: Mutex<HashMap<String, watch::Sender<Update>>>,
     /// Pods refused at admission (by uid): never started, never admitted again.
@@ -69,6 +74,18 @@ pub fn generate_status(
     host_ips: &[String],
     terminal: bool,
 ) -> PodStatus {
+    generate_status_with_probes(pod, runtime, manager, host_ips, terminal, &|_| (None, None))
+}
+
+/// [`generate_status`] with the probes' (ready, started) verdicts per container.
+pub fn generate_status_with_probes(
+    pod: &Pod,
+    runtime: &RuntimePodStatus,
+    manager: &RuntimeManager,
+    host_ips: &[String],
+    terminal: bool,
+    probes_of: &convert::ProbesOf<'_>,
+) -> PodStatus {
     let old = pod.status.clone().unwrap_or_default();
     let spec = pod.spec.clone().unwrap_or_default();
     let (init, containers) = convert::container_statuses(
@@ -76,7 +93,7 @@ pub fn generate_status(
         runtime,
         &manager.runtime_type,
         &|c| manager.waiting_reason(pod, c),
-        &|_| (None, None),
+        probes_of,
     );
     let all: Vec<_> = init.iter().chain(containers.iter()).cloned().collect();
     let mut phase = podstatus::pod_phase(pod, &all, terminal);
@@ -176,7 +193,9 @@ impl PodAgent {
         let recorder = client
             .as_ref()
             .map(|c| CoreEventRecorder::new(c, "kubelet", Some(node_name)));
+        let prober = Arc::new(ProbeManager::new(manager.runtime.clone(), recorder.clone()));
         PodAgent {
+            prober,
             node_name: node_name.to_string(),
             host_ips,
             manager,
@@ -197,6 +216,12 @@ impl PodAgent {
     pub fn with_allocatable(mut self, allocatable: BTreeMap<String, f64>) -> PodAgent {
         self.node_allocatable = allocatable.clone();
         self.allocatable_for_admission = allocatable;
+        self
+    }
+
+    /// Probes with this manager instead of the agent's own (one per node).
+    pub fn with_prober(mut self, prober: Arc<ProbeManager>) -> PodAgent {
+        self.prober = prober;
         self
     }
 
@@ -250,6 +275,15 @@ impl PodAgent {
         let informer = factory.informer_for::<Pod>(scope);
         let this = self.clone();
         informer.add_event_handler(None, move |event| this.handle(event));
+        // A probe result that changes wakes the pod's worker, so readiness shows promptly.
+        let weak = Arc::downgrade(self);
+        self.prober.set_wake(Arc::new(move |uid: &str| {
+            if let Some(this) = weak.upgrade() {
+                if let Some(tx) = this.lock().get(uid) {
+                    tx.send_modify(|_| {});
+                }
+            }
+        }));
         *self.services.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(factory.informer::<Service>());
     }
@@ -370,11 +404,21 @@ impl PodAgent {
                 }
             }
             let after = self.manager.pod_status(&id).await.unwrap_or(runtime);
-            let status = generate_status(pod, &after, &self.manager, &self.host_ips, true);
+            self.prober
+                .update_pod(pod, &after, after.ips().first().map(String::as_str));
+            let status = generate_status_with_probes(
+                pod,
+                &after,
+                &self.manager,
+                &self.host_ips,
+                true,
+                &|c| self.prober.verdicts(&id, c),
+            );
             self.status
                 .set_pod_status(pod, &status, deleting && !runtime_has_running(&after));
             return;
         }
+        let runtime = self.kill_unhealthy(pod, runtime).await;
         match self.prepare(pod, &runtime).await {
             Ok((sources, vols)) => {
                 let ips = runtime.ips();
@@ -408,8 +452,73 @@ impl PodAgent {
             Err(_) => runtime,
         };
         self.manager.prune_dead_containers(&after).await;
-        let status = generate_status(pod, &after, &self.manager, &self.host_ips, false);
+        self.prober
+            .update_pod(pod, &after, after.ips().first().map(String::as_str));
+        let status =
+            generate_status_with_probes(pod, &after, &self.manager, &self.host_ips, false, &|c| {
+                self.prober.verdicts(&id, c)
+            });
         self.status.set_pod_status(pod, &status, false);
+    }
+
+    /// Stops the running containers whose liveness or startup probe failed (upstream's
+    /// computePodActions), so this sync restarts them under the pod's restart policy; returns
+    /// the runtime's state afterwards.
+    async fn kill_unhealthy(&self, pod: &Pod, runtime: RuntimePodStatus) -> RuntimePodStatus {
+        let id = uid(pod);
+        let spec = pod.spec.clone().unwrap_or_default();
+        let mut killed = false;
+        for c in runtime
+            .containers
+            .iter()
+            .filter(|c| c.state == State::Running)
+        {
+            if runtime.latest(&c.name).map(|l| l.id.as_str()) != Some(c.id.as_str()) {
+                continue;
+            }
+            let Some(reason) = self.prober.kill_reason(&id, &c.id) else {
+                continue;
+            };
+            let container = spec
+                .containers
+                .iter()
+                .chain(spec.init_containers.iter().flatten())
+                .find(|s| s.name == c.name);
+            let probe = container.and_then(|s| {
+                if reason.contains("liveness") {
+                    s.liveness_probe.as_ref()
+                } else {
+                    s.startup_probe.as_ref()
+                }
+            });
+            let grace = probe
+                .and_then(|p| p.termination_grace_period_seconds)
+                .or(spec.termination_grace_period_seconds)
+                .unwrap_or(30)
+                .max(0);
+            let restart = spec.restart_policy.as_deref().unwrap_or("Always") != "Never";
+            let mut message = format!("Container {} {reason}", c.name);
+            if restart {
+                message.push_str(", will be restarted");
+            }
+            tracing::info!(pod = %key(pod), container = %c.name, %reason, "killing container");
+            if let Some(r) = &self.recorder {
+                let mut reference = client::events::object_reference(pod);
+                reference.field_path = Some(crate::prober::field_path(pod, &c.name));
+                r.normal(&reference, "Killing", &message);
+            }
+            if let Err(err) = self.manager.kill_container(&c.id, grace).await {
+                tracing::warn!(pod = %key(pod), container = %c.name, error = %err, "killing an unhealthy container");
+            }
+            killed = true;
+        }
+        if !killed {
+            return runtime;
+        }
+        match self.manager.pod_status(&id).await {
+            Ok(after) => after,
+            Err(_) => runtime,
+        }
     }
 
     /// What a sync needs before containers start: the pod's configMaps and secrets, and its
@@ -442,6 +551,7 @@ impl PodAgent {
             }
         }
         self.manager.forget_pod(&id);
+        self.prober.remove_pod(&id);
         self.volumes.teardown(&id).await;
         self.status.remove(&id);
     }

@@ -333,14 +333,10 @@ impl RuntimeService for SimCri {
             if c.state == ContainerState::ContainerRunning {
                 c.state = ContainerState::ContainerExited;
                 c.finished_at = now_nanos();
-                // Stopped by SIGTERM within the grace period, or killed at once.
-                c.exit_code = if req.timeout > 0 { 0 } else { 137 };
-                c.reason = if req.timeout > 0 {
-                    "Completed"
-                } else {
-                    "Error"
-                }
-                .into();
+                // Ended by SIGTERM within the grace period (128 + 15), or SIGKILLed at once
+                // (128 + 9), as a process that does not handle signals would.
+                c.exit_code = if req.timeout > 0 { 143 } else { 137 };
+                c.reason = "Error".into();
             } else if c.state == ContainerState::ContainerCreated {
                 c.state = ContainerState::ContainerExited;
             }

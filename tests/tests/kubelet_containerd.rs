@@ -1,6 +1,7 @@
 //! The kubelet against a real containerd 1.6 + runc + CNI (each test with a containerd of its
 //! own in a temporary directory and network namespace), the real apiserver and the real
-//! kubectl: a busybox pod becomes Running with an address from the node's bridge network and
+//! kubectl: the kubelet writes the CNI configuration for its podCIDR, a busybox pod becomes
+//! Running with an address from that bridge network and
 //! serves HTTP to the node, its output lands in the CRI log file, a container that fails under
 //! `restartPolicy: Never` fails the pod with its exit code, and deleting the pod removes its
 //! sandbox and containers from containerd.
@@ -57,22 +58,27 @@ fn sandboxes(containerd: &Containerd) -> usize {
 #[test]
 fn a_busybox_pod_runs_serves_http_and_is_removed_with_its_sandbox() {
     let containerd = Containerd::start();
-    if let Err(err) = containerd.write_bridge_conflist("10.88.0.0/24") {
-        panic!("{err:#}");
-    }
     let server = ApiServer::start(Backend::Embedded);
     let endpoint = format!("--container-runtime-endpoint={}", containerd.endpoint());
     let root = server.work_dir().join("kubelet-root");
     let root_flag = format!("--root-dir={}", root.display());
+    // The kubelet writes the runtime's CNI configuration for its podCIDR.
+    let cni_flag = format!("--cni-conf-dir={}", containerd.cni_conf_dir().display());
     let _kubelet = Daemon::kubelet(
         &server,
         &[
             endpoint.as_str(),
             root_flag.as_str(),
+            cni_flag.as_str(),
+            "--pod-cidr=10.88.0.0/24",
             "--hostname-override=node1",
             "--fail-swap-on=false",
         ],
     );
+    let conflist = wait_for("the kubelet's CNI conflist", TIMEOUT, || {
+        std::fs::read_to_string(containerd.cni_conf_dir().join("10-kubelet-bridge.conflist")).ok()
+    });
+    assert!(conflist.contains("10.88.0.0/24"), "{conflist}");
     let pod = format!(
         r#"apiVersion: v1
 kind: Pod
