@@ -398,12 +398,8 @@ pub fn initialized_condition(
 }
 
 fn is_zero(q: &Quantity) -> bool {
-    let s = q.0.trim();
-    s.is_empty()
-        || s.trim_start_matches(['+', '-'])
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '.')
-            .all(|c| c == '0' || c == '.')
+    apimachinery::quantity::Quantity::parse(q.0.trim())
+        .map_or(q.0.trim().is_empty(), |q| q.nanos() == 0)
 }
 
 /// The QoS class (upstream's `GetPodQOS`, over cpu and memory): BestEffort without any
@@ -467,43 +463,20 @@ pub fn qos_class(spec: &PodSpec) -> &'static str {
 }
 
 fn quantities_equal(a: &Quantity, b: &Quantity) -> bool {
-    match (parse_quantity(&a.0), parse_quantity(&b.0)) {
-        (Some(x), Some(y)) => (x - y).abs() <= f64::EPSILON * x.abs().max(y.abs()).max(1.0),
+    let nanos =
+        |q: &Quantity| apimachinery::quantity::Quantity::parse(q.0.trim()).map(|q| q.nanos());
+    match (nanos(a), nanos(b)) {
+        (Ok(x), Ok(y)) => x == y,
         _ => a.0 == b.0,
     }
 }
 
-/// A quantity as a number (enough precision to compare requests with limits).
+/// A quantity as a number of units (cores, bytes), through apimachinery's exact parser (nano
+/// precision, plenty to compare requests with limits).
 pub fn parse_quantity(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(s.len());
-    let (num, suffix) = s.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let mult = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        other => {
-            let exp: i32 = other.strip_prefix(['e', 'E'])?.parse().ok()?;
-            10f64.powi(exp)
-        }
-    };
-    Some(n * mult)
+    apimachinery::quantity::Quantity::parse(s.trim())
+        .ok()
+        .map(|q| q.nanos() as f64 / 1e9)
 }
 
 #[cfg(test)]

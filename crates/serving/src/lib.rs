@@ -13,6 +13,7 @@
 pub mod authn;
 pub mod authz;
 pub mod filter;
+pub mod insecure;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
