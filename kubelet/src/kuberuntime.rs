@@ -598,11 +598,11 @@ impl RuntimeManager {
             }
         }
         let k = format!("{}#pull", key(pod, &c.name));
-        if let Some(delay) = self
+        if self
             .pull_backoff
             .in_backoff(&k, Instant::now(), Instant::now())
+            .is_some()
         {
-            let _ = delay;
             return Err(Waiting {
                 reason: IMAGE_PULL_BACKOFF.into(),
                 message: format!("Back-off pulling image {image:?}"),

@@ -13,6 +13,7 @@
 
 pub mod containerd;
 pub mod http;
+pub mod pods;
 
 use std::ffi::OsStr;
 use std::fs::File;

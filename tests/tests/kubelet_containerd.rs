@@ -11,28 +11,10 @@ use std::time::Duration;
 use cri::v1::ListPodSandboxRequest;
 use cri::{RemoteRuntime, RuntimeService};
 use e2e::containerd::{Containerd, BUSYBOX_IMAGE};
+use e2e::pods::{apply, wait_phase};
 use e2e::{wait_for, ApiServer, Backend, Daemon};
-use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-
-fn apply(server: &ApiServer, name: &str, manifest: &str) {
-    let path = server.write_file(name, manifest);
-    let path = path.display().to_string();
-    server.kubectl(["apply", "-f", path.as_str()]);
-}
-
-fn get_pod(server: &ApiServer, name: &str) -> Value {
-    let out = server.kubectl_unchecked(["get", "pod", name, "-o", "json"]);
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
-
-fn wait_phase(server: &ApiServer, name: &str, want: &str) -> Value {
-    wait_for(&format!("pod {name} {want}"), TIMEOUT, || {
-        let p = get_pod(server, name);
-        (p["status"]["phase"] == want).then_some(p)
-    })
-}
 
 fn sandboxes(containerd: &Containerd) -> usize {
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -97,7 +79,7 @@ spec:
 "#
     );
     apply(&server, "web.yaml", &pod);
-    let p = wait_phase(&server, "web", "Running");
+    let p = wait_phase(&server, "web", "Running", TIMEOUT);
     let ip = p["status"]["podIP"]
         .as_str()
         .unwrap_or_default()
@@ -146,7 +128,7 @@ spec:
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: fail, namespace: default}}\nspec:\n  nodeName: node1\n  automountServiceAccountToken: false\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: {BUSYBOX_IMAGE}\n    command: [sh, -c, 'exit 7']\n"
         ),
     );
-    let p = wait_phase(&server, "fail", "Failed");
+    let p = wait_phase(&server, "fail", "Failed", TIMEOUT);
     let t = &p["status"]["containerStatuses"][0]["state"]["terminated"];
     assert_eq!(t["exitCode"], 7, "{t}");
     assert_eq!(t["reason"], "Error");

@@ -9,21 +9,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use e2e::containerd::{Containerd, BUSYBOX_IMAGE};
+use e2e::pods::{apply, get_pod};
 use e2e::{free_port, wait_for, ApiServer, Backend, Daemon};
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-
-fn apply(server: &ApiServer, name: &str, manifest: &str) {
-    let path = server.write_file(name, manifest);
-    let path = path.display().to_string();
-    server.kubectl(["apply", "-f", path.as_str()]);
-}
-
-fn get_pod(server: &ApiServer, name: &str) -> Value {
-    let out = server.kubectl_unchecked(["get", "pod", name, "-o", "json"]);
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
 
 /// `kubectl logs <args>` output once it succeeds and `done` accepts it.
 fn logs_until(server: &ApiServer, args: &[&str], done: impl Fn(&str) -> bool) -> String {

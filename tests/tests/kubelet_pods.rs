@@ -7,21 +7,11 @@
 
 use std::time::Duration;
 
+use e2e::pods::{apply, condition, events_for, get_pod, node_ready, wait_phase};
 use e2e::{wait_for, ApiServer, Backend, Daemon};
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn apply(server: &ApiServer, name: &str, manifest: &str) {
-    let path = server.write_file(name, manifest);
-    let path = path.display().to_string();
-    server.kubectl(["apply", "-f", path.as_str()]);
-}
-
-fn get_pod(server: &ApiServer, name: &str) -> Value {
-    let out = server.kubectl_unchecked(["get", "pod", name, "-o", "json"]);
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
 
 fn phase(server: &ApiServer, name: &str) -> String {
     get_pod(server, name)["status"]["phase"]
@@ -30,53 +20,17 @@ fn phase(server: &ApiServer, name: &str) -> String {
         .to_string()
 }
 
-fn wait_phase(server: &ApiServer, name: &str, want: &str) -> Value {
-    wait_for(&format!("pod {name} {want}"), TIMEOUT, || {
-        let p = get_pod(server, name);
-        (p["status"]["phase"] == want).then_some(p)
-    })
-}
-
-fn condition<'a>(pod: &'a Value, type_: &str) -> &'a Value {
-    pod["status"]["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
-        .unwrap_or(&Value::Null)
-}
-
 fn pod(name: &str, extra_spec: &str, containers: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  nodeName: n1\n  automountServiceAccountToken: false\n  terminationGracePeriodSeconds: 5\n{extra_spec}  containers:\n{containers}"
     )
 }
 
-fn events_for(server: &ApiServer, name: &str, reason: &str) -> Vec<Value> {
-    server.get_json(Some("default"), "events")["items"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| e["involvedObject"]["name"] == name && e["reason"] == reason)
-        .collect()
-}
-
-fn node_ready(server: &ApiServer, name: &str) {
-    wait_for(&format!("node {name} Ready"), TIMEOUT, || {
-        let out = server.kubectl_unchecked(["get", "node", name, "-o", "json"]);
-        let node: Value = serde_json::from_slice(&out.stdout).ok()?;
-        node["status"]["conditions"]
-            .as_array()?
-            .iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-            .then_some(())
-    });
-}
-
 #[test]
 fn pods_come_up_running_with_upstream_status_and_go_when_deleted() {
     let server = ApiServer::start(Backend::Embedded);
     let _kubelet = Daemon::kubelet(&server, &["--hostname-override=n1"]);
-    node_ready(&server, "n1");
+    node_ready(&server, "n1", TIMEOUT);
     apply(
         &server,
         "cm.yaml",
@@ -91,7 +45,7 @@ fn pods_come_up_running_with_upstream_status_and_go_when_deleted() {
             "  - name: app\n    image: busybox:1\n    env:\n    - name: MODE\n      valueFrom: {configMapKeyRef: {name: settings, key: mode}}\n    volumeMounts:\n    - {name: cfg, mountPath: /etc/cfg}\n    resources:\n      requests: {cpu: 100m, memory: 64Mi}\n      limits: {cpu: 100m, memory: 64Mi}\n  - name: sidecar\n    image: busybox:1\n",
         ),
     );
-    wait_phase(&server, "web", "Running");
+    wait_phase(&server, "web", "Running", TIMEOUT);
     let p = wait_for("web Ready", TIMEOUT, || {
         let p = get_pod(&server, "web");
         (condition(&p, "Ready")["status"] == "True").then_some(p)
@@ -153,7 +107,7 @@ fn pods_come_up_running_with_upstream_status_and_go_when_deleted() {
 fn crashing_containers_follow_the_restart_policy() {
     let server = ApiServer::start(Backend::Embedded);
     let _kubelet = Daemon::kubelet(&server, &["--hostname-override=n1"]);
-    node_ready(&server, "n1");
+    node_ready(&server, "n1", TIMEOUT);
     let crash = "  - name: c\n    image: busybox:1\n    command: [sh, -c, 'exit 3']\n";
     apply(
         &server,
@@ -162,7 +116,7 @@ fn crashing_containers_follow_the_restart_policy() {
     );
     apply(&server, "always.yaml", &pod("always", "", crash));
 
-    let p = wait_phase(&server, "never", "Failed");
+    let p = wait_phase(&server, "never", "Failed", TIMEOUT);
     let c = &p["status"]["containerStatuses"][0];
     assert_eq!(c["state"]["terminated"]["exitCode"], 3);
     assert_eq!(c["state"]["terminated"]["reason"], "Error");
@@ -189,7 +143,7 @@ fn crashing_containers_follow_the_restart_policy() {
 fn a_pod_that_does_not_fit_is_refused_and_a_missing_configmap_holds_a_pod() {
     let server = ApiServer::start(Backend::Embedded);
     let _kubelet = Daemon::kubelet(&server, &["--hostname-override=n1"]);
-    node_ready(&server, "n1");
+    node_ready(&server, "n1", TIMEOUT);
     apply(
         &server,
         "huge.yaml",
@@ -199,7 +153,7 @@ fn a_pod_that_does_not_fit_is_refused_and_a_missing_configmap_holds_a_pod() {
             "  - name: c\n    image: busybox:1\n    resources:\n      requests: {cpu: '500'}\n",
         ),
     );
-    let p = wait_phase(&server, "huge", "Failed");
+    let p = wait_phase(&server, "huge", "Failed", TIMEOUT);
     assert_eq!(p["status"]["reason"], "OutOfcpu");
     assert!(p["status"]["message"]
         .as_str()
@@ -229,7 +183,7 @@ fn a_pod_that_does_not_fit_is_refused_and_a_missing_configmap_holds_a_pod() {
         "later.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: later\n  namespace: default\ndata:\n  k: v\n",
     );
-    wait_phase(&server, "needs", "Running");
+    wait_phase(&server, "needs", "Running", TIMEOUT);
     // The Python client reads the same status.
     let seen = server.python("kubelet_pod.py", &["default", "needs"]);
     assert_eq!(seen["phase"], "Running");

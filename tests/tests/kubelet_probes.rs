@@ -10,55 +10,15 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use e2e::pods::{apply, condition, events_for, get_pod, node_ready};
 use e2e::{wait_for, ApiServer, Backend, Daemon};
-use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn apply(server: &ApiServer, name: &str, manifest: &str) {
-    let path = server.write_file(name, manifest);
-    let path = path.display().to_string();
-    server.kubectl(["apply", "-f", path.as_str()]);
-}
-
-fn get_pod(server: &ApiServer, name: &str) -> Value {
-    let out = server.kubectl_unchecked(["get", "pod", name, "-o", "json"]);
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
-
-fn condition<'a>(pod: &'a Value, type_: &str) -> &'a Value {
-    pod["status"]["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
-        .unwrap_or(&Value::Null)
-}
 
 fn pod(name: &str, containers: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  nodeName: n1\n  automountServiceAccountToken: false\n  terminationGracePeriodSeconds: 5\n  containers:\n{containers}"
     )
-}
-
-fn events_for(server: &ApiServer, name: &str, reason: &str) -> Vec<Value> {
-    server.get_json(Some("default"), "events")["items"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| e["involvedObject"]["name"] == name && e["reason"] == reason)
-        .collect()
-}
-
-fn node_ready(server: &ApiServer, name: &str) {
-    wait_for(&format!("node {name} Ready"), TIMEOUT, || {
-        let out = server.kubectl_unchecked(["get", "node", name, "-o", "json"]);
-        let node: Value = serde_json::from_slice(&out.stdout).ok()?;
-        node["status"]["conditions"]
-            .as_array()?
-            .iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-            .then_some(())
-    });
 }
 
 /// An HTTP server on 127.0.0.1 answering every request with the current `code`.
@@ -91,7 +51,7 @@ fn readiness_follows_an_http_probe() {
     let port = http_server(code.clone());
     let server = ApiServer::start(Backend::Embedded);
     let _kubelet = Daemon::kubelet(&server, &["--hostname-override=n1"]);
-    node_ready(&server, "n1");
+    node_ready(&server, "n1", TIMEOUT);
     apply(
         &server,
         "ready.yaml",
@@ -145,7 +105,7 @@ fn a_failing_liveness_probe_restarts_the_container() {
     };
     let server = ApiServer::start(Backend::Embedded);
     let _kubelet = Daemon::kubelet(&server, &["--hostname-override=n1"]);
-    node_ready(&server, "n1");
+    node_ready(&server, "n1", TIMEOUT);
     apply(
         &server,
         "live.yaml",
