@@ -34,6 +34,7 @@ mod patching;
 mod podlogs;
 mod pods;
 mod podsecurity;
+mod podstream;
 mod quota;
 mod rbac_authz;
 mod registry;

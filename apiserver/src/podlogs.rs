@@ -184,7 +184,7 @@ pub fn kubelet_query(query: &Query) -> String {
     }
 }
 
-fn kubelet_error(code: u16, message: String) -> ApiError {
+pub fn kubelet_error(code: u16, message: String) -> ApiError {
     let reason = match code {
         400 => "BadRequest",
         403 => "Forbidden",
@@ -206,24 +206,39 @@ fn kubelet_error(code: u16, message: String) -> ApiError {
     }
 }
 
+/// `host:port` as a URL authority (IPv6 addresses in brackets).
+pub fn authority(host: &str, port: u16) -> String {
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(_)) => format!("[{host}]:{port}"),
+        _ => format!("{host}:{port}"),
+    }
+}
+
+/// A TLS connection (HTTP/1.1) to the kubelet at `host:port`.
+pub async fn dial_kubelet(
+    host: &str,
+    port: u16,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+    let tcp = tokio::time::timeout(
+        DIAL_TIMEOUT,
+        tokio::net::TcpStream::connect(authority(host, port)),
+    )
+    .await
+    .map_err(|_| "dial timeout".to_string())?
+    .map_err(|e| e.to_string())?;
+    let server_name =
+        rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
+    tokio_rustls::TlsConnector::from(tls_config()?)
+        .connect(server_name, tcp)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 async fn fetch(host: &str, port: u16, path: &str) -> ApiResult<Response<Body>> {
     let unavailable =
         |err: String| kubelet_error(500, format!("Get \"https://{host}:{port}{path}\": {err}"));
-    let ip_host = host.parse::<std::net::IpAddr>().ok();
-    let authority = match ip_host {
-        Some(std::net::IpAddr::V6(_)) => format!("[{host}]:{port}"),
-        _ => format!("{host}:{port}"),
-    };
-    let tcp = tokio::time::timeout(DIAL_TIMEOUT, tokio::net::TcpStream::connect(&authority))
-        .await
-        .map_err(|_| unavailable("dial timeout".into()))?
-        .map_err(|e| unavailable(e.to_string()))?;
-    let server_name = rustls::pki_types::ServerName::try_from(host.to_string())
-        .map_err(|e| unavailable(e.to_string()))?;
-    let tls = tokio_rustls::TlsConnector::from(tls_config().map_err(unavailable)?)
-        .connect(server_name, tcp)
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
+    let authority = authority(host, port);
+    let tls = dial_kubelet(host, port).await.map_err(unavailable)?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
         .map_err(|e| unavailable(e.to_string()))?;

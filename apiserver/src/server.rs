@@ -84,7 +84,7 @@ fn too_many_requests() -> Response<Body> {
 /// Routes one request.
 pub async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let connection = parts
         .extensions
         .get::<crate::authn::Connection>()
@@ -157,9 +157,26 @@ pub async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Body> 
             handlers::RequestBody::Incoming(body)
         };
     let result: Result<Response<Body>, ApiError> = match target {
-        Target::Resource(r) => {
-            handlers::serve(state.clone(), r, connection, parts.headers, query, body).await
-        }
+        // Connect subresources (exec, attach, portforward) take the connection over.
+        Target::Resource(r) => match crate::resources::find(&r.group, &r.version, &r.resource)
+            .filter(|resource| crate::podstream::handles(&r, resource))
+        {
+            Some(resource) => {
+                let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+                crate::podstream::serve(
+                    &state,
+                    &r,
+                    resource,
+                    &connection,
+                    &parts.method,
+                    &parts.headers,
+                    parts.uri.query(),
+                    on_upgrade,
+                )
+                .await
+            }
+            None => handlers::serve(state.clone(), r, connection, parts.headers, query, body).await,
+        },
         // Everything else needs an authenticated user allowed to get the path.
         _ if !connection.insecure => {
             let attributes = crate::chain::Attributes::non_resource(&parts.method, &path);
@@ -362,7 +379,7 @@ async fn serve_connection<I>(
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
-    if let Err(err) = builder.serve_connection(io, service).await {
+    if let Err(err) = builder.serve_connection_with_upgrades(io, service).await {
         tracing::debug!(%peer, %err, "connection ended with an error");
     }
 }

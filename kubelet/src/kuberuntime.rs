@@ -8,6 +8,7 @@ pub mod actions;
 pub mod backoff;
 pub mod convert;
 pub mod labels;
+pub mod lifecycle;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -86,6 +87,8 @@ pub struct RuntimeManager {
     backoff: Backoff,
     pull_backoff: Backoff,
     waiting: Mutex<HashMap<String, Waiting>>,
+    /// Where hook failures are recorded as events (set once the API client exists).
+    pub recorder: std::sync::OnceLock<client::events::CoreEventRecorder>,
 }
 
 fn key(pod: &Pod, container: &str) -> String {
@@ -137,6 +140,74 @@ impl RuntimeManager {
             backoff: Backoff::default(),
             pull_backoff: Backoff::default(),
             waiting: Mutex::default(),
+            recorder: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Records an event on container `name` of `pod`.
+    fn container_event(&self, pod: &Pod, name: &str, warning: bool, reason: &str, message: &str) {
+        let Some(recorder) = self.recorder.get() else {
+            return;
+        };
+        let mut reference = client::events::object_reference(pod);
+        reference.field_path = Some(crate::prober::field_path(pod, name));
+        if warning {
+            recorder.warning(&reference, reason, message);
+        } else {
+            recorder.normal(&reference, reason, message);
+        }
+    }
+
+    /// Stops a container after its preStop hook (if it has one and is running), which may use
+    /// up to the grace period; the runtime gets what is left of it.
+    async fn stop_with_hook(
+        &self,
+        pod: &Pod,
+        name: &str,
+        id: &str,
+        running: bool,
+        grace_seconds: i64,
+    ) -> Result<(), CriError> {
+        let mut grace = grace_seconds.max(0);
+        let spec = pod.spec.as_ref();
+        let container = spec
+            .into_iter()
+            .flat_map(|s| {
+                s.containers
+                    .iter()
+                    .chain(s.init_containers.iter().flatten())
+            })
+            .find(|c| c.name == name);
+        if let Some((c, handler)) =
+            container.and_then(|c| lifecycle::Hook::PreStop.handler(c).map(|h| (c, h)))
+        {
+            if running && grace > 0 {
+                let started = std::time::Instant::now();
+                let timeout = Duration::from_secs(u64::try_from(grace).unwrap_or(0));
+                let ran = lifecycle::run(self.runtime.as_ref(), pod, c, id, handler, timeout);
+                match tokio::time::timeout(timeout, ran).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(message)) => {
+                        tracing::info!(pod = %pod_full_name(pod), container = %name, %message, "preStop hook failed");
+                        self.container_event(pod, name, true, "FailedPreStopHook", &message);
+                    }
+                    Err(_) => {
+                        tracing::info!(pod = %pod_full_name(pod), container = %name, "preStop hook did not finish within the grace period");
+                    }
+                }
+                grace = lifecycle::remaining_grace(grace, started.elapsed());
+            }
+        }
+        match self
+            .runtime
+            .stop_container(StopContainerRequest {
+                container_id: id.to_string(),
+                timeout: grace,
+            })
+            .await
+        {
+            Ok(_) | Err(CriError::NotFound(_)) => Ok(()),
+            Err(err) => Err(err),
         }
     }
 
@@ -410,13 +481,10 @@ impl RuntimeManager {
         for (id, why) in &actions.containers_to_kill {
             tracing::info!(container = %id, reason = %why, pod = %pod_full_name(pod), "killing container");
             let grace = spec.termination_grace_period_seconds.unwrap_or(30);
-            let _ = self
-                .runtime
-                .stop_container(StopContainerRequest {
-                    container_id: id.clone(),
-                    timeout: grace,
-                })
-                .await;
+            let found = status.containers.iter().find(|c| &c.id == id);
+            let name = found.map(|c| c.name.as_str()).unwrap_or("");
+            let running = found.is_some_and(|c| c.state == State::Running);
+            let _ = self.stop_with_hook(pod, name, id, running, grace).await;
         }
         let init = spec.init_containers.clone().unwrap_or_default();
         for i in &actions.init_containers_to_start {
@@ -552,6 +620,28 @@ impl RuntimeManager {
             self.set_waiting(pod, &c.name, RUN_CONTAINER_ERROR, err.to_string());
             return;
         }
+        if let Some(handler) = lifecycle::Hook::PostStart.handler(c) {
+            let ran = lifecycle::run(
+                self.runtime.as_ref(),
+                pod,
+                c,
+                &id,
+                handler,
+                lifecycle::POST_START_TIMEOUT,
+            )
+            .await;
+            if let Err(message) = ran {
+                tracing::info!(pod = %pod_full_name(pod), container = %c.name, %message, "postStart hook failed");
+                self.container_event(pod, &c.name, true, "FailedPostStartHook", &message);
+                self.container_event(pod, &c.name, false, "Killing", "FailedPostStartHook");
+                let grace = pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.termination_grace_period_seconds)
+                    .unwrap_or(30);
+                let _ = self.kill_container(pod, &c.name, &id, grace).await;
+            }
+        }
         self.clear_waiting(pod, &c.name);
     }
 
@@ -650,16 +740,10 @@ impl RuntimeManager {
             .collect();
         let stops = running.iter().map(|c| {
             tracing::debug!(container = %c.name, pod = %pod_full_name(pod), "stopping container");
-            self.runtime.stop_container(StopContainerRequest {
-                container_id: c.id.clone(),
-                timeout: grace,
-            })
+            self.stop_with_hook(pod, &c.name, &c.id, c.state == State::Running, grace)
         });
         for r in futures::future::join_all(stops).await {
-            match r {
-                Ok(_) | Err(CriError::NotFound(_)) => {}
-                Err(err) => return Err(err),
-            }
+            r?;
         }
         for sb in status.sandboxes.iter().filter(|s| s.ready) {
             match self
@@ -677,18 +761,15 @@ impl RuntimeManager {
     }
 
     /// Stops one container with the grace period (a failed liveness or startup probe).
-    pub async fn kill_container(&self, id: &str, grace_seconds: i64) -> Result<(), CriError> {
-        match self
-            .runtime
-            .stop_container(StopContainerRequest {
-                container_id: id.to_string(),
-                timeout: grace_seconds.max(0),
-            })
+    pub async fn kill_container(
+        &self,
+        pod: &Pod,
+        name: &str,
+        id: &str,
+        grace_seconds: i64,
+    ) -> Result<(), CriError> {
+        self.stop_with_hook(pod, name, id, true, grace_seconds)
             .await
-        {
-            Ok(_) | Err(CriError::NotFound(_)) => Ok(()),
-            Err(err) => Err(err),
-        }
     }
 
     /// Removes every container and sandbox of a pod that is gone (after kill_pod).

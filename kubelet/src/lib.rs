@@ -142,7 +142,15 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let hostname = config.hostname_override.clone().unwrap_or_else(os_hostname);
     let standalone = options.client.kubeconfig.is_none() && options.client.master.is_none();
     if config.hollow_nodes == 0 {
-        start_server(&options, &config, &hostname, standalone, stop_rx.clone()).await?;
+        start_server(
+            &options,
+            &config,
+            &hostname,
+            standalone,
+            runtimes.cri.clone(),
+            stop_rx.clone(),
+        )
+        .await?;
     }
     if standalone {
         tracing::info!("No API server defined - no node status update will be sent");
@@ -168,6 +176,7 @@ async fn start_server(
     config: &Arc<KubeletConfig>,
     hostname: &str,
     standalone: bool,
+    runtime: Arc<dyn cri::RuntimeService>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let client = if standalone {
@@ -199,6 +208,7 @@ async fn start_server(
         node_name: hostname.to_string(),
         client,
         auth,
+        runtime: Some(runtime),
     });
     // Like the pod logs: a root dir of its own keeps the host's (and other kubelets') certs alone.
     let mut config = (**config).clone();

@@ -194,6 +194,9 @@ impl PodAgent {
             .as_ref()
             .map(|c| CoreEventRecorder::new(c, "kubelet", Some(node_name)));
         let prober = Arc::new(ProbeManager::new(manager.runtime.clone(), recorder.clone()));
+        if let Some(recorder) = &recorder {
+            let _ = manager.recorder.set(recorder.clone());
+        }
         PodAgent {
             prober,
             node_name: node_name.to_string(),
@@ -507,7 +510,11 @@ impl PodAgent {
                 reference.field_path = Some(crate::prober::field_path(pod, &c.name));
                 r.normal(&reference, "Killing", &message);
             }
-            if let Err(err) = self.manager.kill_container(&c.id, grace).await {
+            if let Err(err) = self
+                .manager
+                .kill_container(pod, &c.name, &c.id, grace)
+                .await
+            {
                 tracing::warn!(pod = %key(pod), container = %c.name, error = %err, "killing an unhealthy container");
             }
             killed = true;

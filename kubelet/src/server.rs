@@ -8,6 +8,8 @@
 
 pub mod auth;
 pub mod logs;
+pub mod streaming;
+pub mod translate;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -43,6 +45,8 @@ pub struct KubeletServer {
     pub node_name: String,
     pub client: Option<client::Client>,
     pub auth: auth::KubeletAuth,
+    /// The runtime asked for exec, attach and port-forward URLs.
+    pub runtime: Option<Arc<dyn cri::RuntimeService>>,
 }
 
 /// Starts serving on `config.address:config.port`; returns the bound address.
@@ -129,7 +133,7 @@ pub async fn serve(
                     }
                 });
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tls), service)
+                    .serve_connection_with_upgrades(TokioIo::new(tls), service)
                     .await;
             });
         }
@@ -156,10 +160,37 @@ fn plain(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
 }
 
 async fn route(server: &KubeletServer, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    if let Some((kind, rest)) = streaming_path(&path) {
+        if req.method() != http::Method::GET && req.method() != http::Method::POST {
+            return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        }
+        let parts: Vec<String> = rest
+            .trim_end_matches('/')
+            .split('/')
+            .map(str::to_string)
+            .collect();
+        let wanted = if kind == streaming::Kind::PortForward {
+            2
+        } else {
+            3
+        };
+        if parts.len() != wanted || parts.iter().any(String::is_empty) {
+            return plain(StatusCode::NOT_FOUND, "404 page not found\n");
+        }
+        return streaming::serve(
+            server.runtime.as_ref(),
+            kind,
+            &parts[0],
+            &parts[1],
+            parts.get(2).map(String::as_str),
+            req,
+        )
+        .await;
+    }
     if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
     }
-    let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     match path.as_str() {
         "/healthz" => plain(StatusCode::OK, "ok"),
@@ -187,6 +218,17 @@ async fn route(server: &KubeletServer, req: Request<Incoming>) -> Response<Body>
             None => plain(StatusCode::NOT_FOUND, "404 page not found\n"),
         },
     }
+}
+
+/// The streaming endpoint a path is for, and the rest of the path after it.
+fn streaming_path(path: &str) -> Option<(streaming::Kind, &str)> {
+    [
+        ("/exec/", streaming::Kind::Exec),
+        ("/attach/", streaming::Kind::Attach),
+        ("/portForward/", streaming::Kind::PortForward),
+    ]
+    .into_iter()
+    .find_map(|(prefix, kind)| path.strip_prefix(prefix).map(|rest| (kind, rest)))
 }
 
 /// The node's pods as a PodList (upstream reads its pod manager; this kubelet asks the API for

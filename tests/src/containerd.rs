@@ -96,6 +96,8 @@ pub struct Containerd {
     netns: NetNs,
     socket: PathBuf,
     log_path: PathBuf,
+    /// Makes containerd's streaming server (inside `netns`) reachable on the host's loopback.
+    stream_forwarder: Option<StreamForwarder>,
     // Last: dropped (or kept, when mounts remain) after everything else is undone.
     dir: Option<TempDir>,
 }
@@ -146,15 +148,20 @@ impl Containerd {
             std::fs::create_dir_all(dir.path().join(sub))
                 .with_context(|| format!("creating {sub} in {}", dir.path().display()))?;
         }
+        let stream_forwarder = StreamForwarder::start(&netns.path())?;
         let config_path = dir.path().join("config.toml");
-        std::fs::write(&config_path, config_toml(dir.path(), PAUSE_IMAGE))
-            .with_context(|| format!("writing {}", config_path.display()))?;
+        std::fs::write(
+            &config_path,
+            config_toml(dir.path(), PAUSE_IMAGE, stream_forwarder.port),
+        )
+        .with_context(|| format!("writing {}", config_path.display()))?;
 
         let mut containerd = Containerd {
             child: None,
             netns,
             socket,
             log_path,
+            stream_forwarder: Some(stream_forwarder),
             dir: Some(dir),
         };
         containerd.spawn_daemon()?;
@@ -536,6 +543,7 @@ impl Drop for Containerd {
             BTreeSet::new()
         };
         self.stop_daemon();
+        self.stream_forwarder.take();
         let left = self.force_cleanup(sandbox_ids);
         self.netns.delete();
         if let Some(dir) = self.dir.take() {
@@ -576,8 +584,9 @@ impl Footprint {
 }
 
 /// The containerd configuration (version 2 schema, containerd 1.6) for a daemon living in
-/// `dir`, with `sandbox_image` as the pause image.
-pub fn config_toml(dir: &Path, sandbox_image: &str) -> String {
+/// `dir`, with `sandbox_image` as the pause image and the streaming server (exec, attach,
+/// port-forward) on `127.0.0.1:<stream_port>` inside its network namespace.
+pub fn config_toml(dir: &Path, sandbox_image: &str, stream_port: u16) -> String {
     let d = dir.display();
     format!(
         r#"version = 2
@@ -606,7 +615,7 @@ disabled_plugins = [
     # Pod network namespaces under state/ rather than the host's /var/run/netns.
     netns_mounts_under_state_dir = true
     stream_server_address = "127.0.0.1"
-    stream_server_port = "0"
+    stream_server_port = "{stream_port}"
     enable_selinux = false
 
     [plugins."io.containerd.grpc.v1.cri".cni]
@@ -894,6 +903,105 @@ impl Drop for NetNs {
     }
 }
 
+// --- The streaming server's port on the host -------------------------------------------------
+
+/// containerd's CRI streaming server (the URLs Exec, Attach and PortForward answer) listens on
+/// `127.0.0.1:<port>` inside the test's network namespace, where the kubelet, on the host, cannot
+/// reach it. This forwards the same port on the host's loopback to it: a thread accepts on the
+/// host, and a thread that moved into the namespace (`setns`) makes the inner connections (a
+/// socket stays in the namespace it was made in, whichever thread then uses it).
+struct StreamForwarder {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    acceptor: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StreamForwarder {
+    fn start(netns: &Path) -> anyhow::Result<StreamForwarder> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .context("binding the streaming forwarder on the host's loopback")?;
+        let port = listener.local_addr()?.port();
+        let namespace =
+            File::open(netns).with_context(|| format!("opening {}", netns.display()))?;
+        let (to_dial, dial) = std::sync::mpsc::channel::<std::net::TcpStream>();
+        let (entered_tx, entered) = std::sync::mpsc::channel::<Result<(), String>>();
+        std::thread::Builder::new()
+            .name("stream-dialer".into())
+            .spawn(move || {
+                let moved = rustix::thread::move_into_link_name_space(
+                    std::os::fd::AsFd::as_fd(&namespace),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                );
+                let ok = moved.is_ok();
+                let _ = entered_tx.send(moved.map_err(|e| e.to_string()));
+                if !ok {
+                    return;
+                }
+                for outer in dial {
+                    let Ok(inner) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                        continue;
+                    };
+                    splice(outer, inner);
+                }
+            })
+            .context("spawning the streaming dialer")?;
+        entered
+            .recv()
+            .context("the streaming dialer ended")?
+            .map_err(|e| anyhow::anyhow!("setns into {}: {e}", netns.display()))?;
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let acceptor = std::thread::Builder::new()
+            .name("stream-acceptor".into())
+            .spawn(move || {
+                for outer in listener.incoming() {
+                    if stopped.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    if let Ok(outer) = outer {
+                        if to_dial.send(outer).is_err() {
+                            return;
+                        }
+                    }
+                }
+            })
+            .context("spawning the streaming acceptor")?;
+        Ok(StreamForwarder {
+            port,
+            stop,
+            acceptor: Some(acceptor),
+        })
+    }
+}
+
+impl Drop for StreamForwarder {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the acceptor so that it sees the flag.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+/// Copies both ways between two connections, each direction on its own thread, passing on
+/// half-closes.
+fn splice(a: std::net::TcpStream, b: std::net::TcpStream) {
+    let (Ok(a2), Ok(b2)) = (a.try_clone(), b.try_clone()) else {
+        return;
+    };
+    let pump = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+        move || {
+            let _ = std::io::copy(&mut from, &mut to);
+            let _ = to.shutdown(std::net::Shutdown::Write);
+        }
+    };
+    std::thread::spawn(pump(a, b2));
+    std::thread::spawn(pump(b, a2));
+}
+
 // --- Processes, mounts, files -----------------------------------------------------------------
 
 /// Pids of the processes with `arg` among their arguments (containerd's shims name its socket
@@ -1062,7 +1170,7 @@ mod tests {
 
     #[test]
     fn the_config_keeps_everything_in_the_directory() {
-        let config = config_toml(Path::new("/tmp/kt-x"), PAUSE_IMAGE);
+        let config = config_toml(Path::new("/tmp/kt-x"), PAUSE_IMAGE, 41234);
         for want in [
             r#"root = "/tmp/kt-x/root""#,
             r#"state = "/tmp/kt-x/state""#,
@@ -1071,6 +1179,7 @@ mod tests {
             r#"Root = "/tmp/kt-x/runc""#,
             "restrict_oom_score_adj = true",
             r#"sandbox_image = "registry.k8s.io/pause:3.10""#,
+            r#"stream_server_port = "41234""#,
         ] {
             assert!(config.contains(want), "{want} missing from:\n{config}");
         }

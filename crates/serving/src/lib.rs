@@ -14,6 +14,7 @@ pub mod authn;
 pub mod authz;
 pub mod filter;
 pub mod insecure;
+pub mod upgrade;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,184 @@
+//! Lifecycle hooks and live volume updates with a real containerd: postStart runs after the
+//! container starts (and a failing one is reported and the container killed), preStop runs
+//! when the pod is deleted and the deletion still ends within the grace period, and a
+//! configMap volume shows the configMap's new data inside the running container.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use e2e::containerd::{Containerd, BUSYBOX_IMAGE};
+use e2e::pods::{apply, events_for, wait_phase};
+use e2e::{free_port, wait_for, ApiServer, Backend, Daemon};
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+fn exec_cat(server: &ApiServer, pod: &str, path: &str) -> Option<String> {
+    let out = server.kubectl_unchecked(["exec", pod, "--", "cat", path]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+#[test]
+fn hooks_run_and_configmap_volumes_follow_their_source() {
+    let containerd = Containerd::start();
+    if let Err(err) = containerd.write_bridge_conflist("10.88.0.0/24") {
+        panic!("{err:#}");
+    }
+    let server = ApiServer::start(Backend::Embedded);
+    let port = match free_port() {
+        Ok(port) => port,
+        Err(err) => panic!("{err:#}"),
+    };
+    let endpoint = format!("--container-runtime-endpoint={}", containerd.endpoint());
+    let root = server.work_dir().join("kubelet-root");
+    let root_flag = format!("--root-dir={}", root.display());
+    let port_flag = format!("--port={port}");
+    let _kubelet = Daemon::kubelet(
+        &server,
+        &[
+            endpoint.as_str(),
+            root_flag.as_str(),
+            port_flag.as_str(),
+            "--hostname-override=node1",
+            "--fail-swap-on=false",
+            "--anonymous-auth=true",
+        ],
+    );
+    server.kubectl([
+        "create",
+        "clusterrole",
+        "kubelet-api",
+        "--verb=get,create",
+        "--resource=nodes/proxy",
+    ]);
+    server.kubectl([
+        "create",
+        "clusterrolebinding",
+        "kubelet-api",
+        "--clusterrole=kubelet-api",
+        "--user=system:anonymous",
+    ]);
+    let shared = server.work_dir().join("shared");
+    if let Err(err) = std::fs::create_dir_all(&shared) {
+        panic!("{err}");
+    }
+    server.kubectl([
+        "create",
+        "configmap",
+        "settings",
+        "--from-literal=colour=blue",
+    ]);
+    // The main process ignores SIGTERM: only the SIGKILL at the end of the 6 s grace period
+    // stops it, after the preStop hook.
+    apply(
+        &server,
+        "hooks.yaml",
+        &format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata: {{name: hooks, namespace: default}}
+spec:
+  nodeName: node1
+  automountServiceAccountToken: false
+  terminationGracePeriodSeconds: 6
+  volumes:
+  - name: shared
+    hostPath: {{path: {shared}, type: Directory}}
+  - name: settings
+    configMap: {{name: settings}}
+  containers:
+  - name: main
+    image: {BUSYBOX_IMAGE}
+    command: [sh, -c, 'trap "" TERM; while true; do sleep 1; done']
+    volumeMounts:
+    - {{name: shared, mountPath: /shared}}
+    - {{name: settings, mountPath: /etc/settings}}
+    lifecycle:
+      postStart:
+        exec: {{command: [sh, -c, 'echo started > /shared/post-start']}}
+      preStop:
+        exec: {{command: [sh, -c, 'echo stopping > /shared/pre-stop; sleep 1']}}
+"#,
+            shared = shared.display()
+        ),
+    );
+    wait_phase(&server, "hooks", "Running", TIMEOUT);
+    let post_start = std::fs::read_to_string(shared.join("post-start")).unwrap_or_default();
+    assert_eq!(post_start, "started\n");
+    assert!(!shared.join("pre-stop").exists());
+
+    // The configMap's data, then its new data once it changes (the kubelet rewrites the
+    // volume atomically while the container runs).
+    let first = wait_for("the configMap in the container", TIMEOUT, || {
+        exec_cat(&server, "hooks", "/etc/settings/colour")
+    });
+    assert_eq!(first, "blue");
+    server.kubectl([
+        "patch",
+        "configmap",
+        "settings",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"colour":"green","size":"L"}}"#,
+    ]);
+    wait_for("the configMap's update in the container", TIMEOUT, || {
+        (exec_cat(&server, "hooks", "/etc/settings/colour").as_deref() == Some("green"))
+            .then_some(())
+    });
+    assert_eq!(
+        exec_cat(&server, "hooks", "/etc/settings/size").as_deref(),
+        Some("L")
+    );
+
+    // A failing postStart hook: reported, and the container is killed (and restarted).
+    apply(
+        &server,
+        "bad-hook.yaml",
+        &format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata: {{name: bad-hook, namespace: default}}
+spec:
+  nodeName: node1
+  automountServiceAccountToken: false
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: {BUSYBOX_IMAGE}
+    command: [sleep, '3600']
+    lifecycle:
+      postStart:
+        exec: {{command: [sh, -c, 'exit 7']}}
+"#
+        ),
+    );
+    let event = wait_for("the FailedPostStartHook event", TIMEOUT, || {
+        events_for(&server, "bad-hook", "FailedPostStartHook")
+            .into_iter()
+            .next()
+    });
+    let message = event["message"].as_str().unwrap_or("");
+    assert!(
+        message.starts_with("Exec lifecycle hook ([sh -c exit 7]) for Container \"main\" in Pod \"bad-hook_default("),
+        "{message}"
+    );
+    assert_eq!(event["type"], "Warning");
+
+    // Deleting runs preStop first; the deletion ends within the grace period (6 s, plus the
+    // time the kubelet and the API need to notice), not after the runtime's default.
+    let started = Instant::now();
+    server.kubectl(["delete", "pod", "hooks", "--wait=true", "--timeout=60s"]);
+    let took = started.elapsed();
+    let pre_stop = std::fs::read_to_string(shared.join("pre-stop")).unwrap_or_default();
+    assert_eq!(pre_stop, "stopping\n");
+    assert!(
+        took < Duration::from_secs(30),
+        "deleting a pod with a 6 s grace period took {took:?}"
+    );
+    assert!(
+        took >= Duration::from_secs(5),
+        "the container ignores SIGTERM, so only the grace period's end stops it; took {took:?}"
+    );
+    assert!(Path::new(&shared).exists());
+}
