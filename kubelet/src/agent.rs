@@ -47,6 +47,18 @@ pub fn spawn(shared: &Shared, spec: AgentSpec, stop: watch::Receiver<bool>) -> V
     let pods = pod_agent(shared, &spec, &name);
     let recorder = CoreEventRecorder::new(&shared.client, "kubelet", Some(&name));
     recorder.normal(&node_reference(&name), "Starting", "Starting kubelet.");
+    let static_pods =
+        shared
+            .config
+            .static_pod_path
+            .clone()
+            .map(|dir| crate::static_pods::StaticPods {
+                dir,
+                node: name.clone(),
+                client: shared.client.clone(),
+                agent: Arc::downgrade(&pods),
+                recorder: Some(recorder.clone()),
+            });
     let manager = NodeStatusManager {
         identity: spec.identity,
         machine: spec.machine,
@@ -66,7 +78,11 @@ pub fn spawn(shared: &Shared, spec: AgentSpec, stop: watch::Receiver<bool>) -> V
     );
     let status = pods.status.clone();
     let mut status_stop = stop.clone();
-    vec![
+    let mut tasks = Vec::new();
+    if let Some(static_pods) = static_pods {
+        tasks.push(tokio::spawn(static_pods.run(stop.clone())));
+    }
+    tasks.extend([
         tokio::spawn(manager.run(stop.clone())),
         tokio::spawn(lease.run(stop)),
         tokio::spawn(async move {
@@ -76,7 +92,8 @@ pub fn spawn(shared: &Shared, spec: AgentSpec, stop: watch::Receiver<bool>) -> V
                 })
                 .await
         }),
-    ]
+    ]);
+    tasks
 }
 
 /// The agent's pod side: the pods bound to this node, synced through the shared runtime

@@ -53,6 +53,8 @@ pub const RUN_CONTAINER_ERROR: &str = "RunContainerError";
 pub struct ContainerExtras {
     pub env: Vec<(String, String)>,
     pub mounts: Vec<v1::Mount>,
+    /// Registry credentials for the container's image, from the pod's imagePullSecrets.
+    pub pull_auth: Option<v1::AuthConfig>,
 }
 
 /// Resolves a container's environment and mounts (the volume manager and the env resolver
@@ -70,6 +72,7 @@ pub fn literal_env(_pod: &Pod, c: &Container) -> Result<ContainerExtras, String>
             .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
             .collect(),
         mounts: Vec::new(),
+        pull_auth: None,
     })
 }
 
@@ -98,7 +101,8 @@ fn key(pod: &Pod, container: &str) -> String {
     )
 }
 
-fn pod_full_name(pod: &Pod) -> String {
+/// `name_namespace(uid)`, upstream's `format.Pod`.
+pub fn pod_full_name(pod: &Pod) -> String {
     format!(
         "{}_{}({})",
         pod.metadata.name.as_deref().unwrap_or_default(),
@@ -527,6 +531,17 @@ impl RuntimeManager {
         if let Some(prev) = previous.filter(|p| p.state == State::Exited) {
             let finished = nanos_to_instant(prev.finished_at);
             if let Some(delay) = self.backoff.in_backoff(&k, finished, Instant::now()) {
+                self.container_event(
+                    pod,
+                    &c.name,
+                    true,
+                    "BackOff",
+                    &format!(
+                        "Back-off restarting failed container {} in pod {}",
+                        c.name,
+                        pod_full_name(pod)
+                    ),
+                );
                 self.set_waiting(
                     pod,
                     &c.name,
@@ -543,17 +558,23 @@ impl RuntimeManager {
             self.backoff.next(&k, Instant::now());
         }
         let image = c.image.clone().unwrap_or_default();
-        let image_ref = match self.ensure_image(pod, c, &image, sandbox_config).await {
-            Ok(r) => r,
-            Err(w) => {
-                self.set_waiting(pod, &c.name, &w.reason, w.message);
-                return;
-            }
-        };
+        // The environment and mounts first: they also carry the pull credentials.
         let extras = match extras(pod, c) {
             Ok(e) => e,
             Err(message) => {
+                self.container_event(pod, &c.name, true, "Failed", &format!("Error: {message}"));
                 self.set_waiting(pod, &c.name, CREATE_CONTAINER_CONFIG_ERROR, message);
+                return;
+            }
+        };
+        let auth = extras.pull_auth.clone();
+        let image_ref = match self
+            .ensure_image(pod, c, &image, sandbox_config, auth)
+            .await
+        {
+            Ok(r) => r,
+            Err(w) => {
+                self.set_waiting(pod, &c.name, &w.reason, w.message);
                 return;
             }
         };
@@ -606,10 +627,18 @@ impl RuntimeManager {
         {
             Ok(r) => r.container_id,
             Err(err) => {
+                self.container_event(pod, &c.name, true, "Failed", &format!("Error: {err}"));
                 self.set_waiting(pod, &c.name, CREATE_CONTAINER_ERROR, err.to_string());
                 return;
             }
         };
+        self.container_event(
+            pod,
+            &c.name,
+            false,
+            "Created",
+            &format!("Created container {}", c.name),
+        );
         if let Err(err) = self
             .runtime
             .start_container(StartContainerRequest {
@@ -617,9 +646,17 @@ impl RuntimeManager {
             })
             .await
         {
+            self.container_event(pod, &c.name, true, "Failed", &format!("Error: {err}"));
             self.set_waiting(pod, &c.name, RUN_CONTAINER_ERROR, err.to_string());
             return;
         }
+        self.container_event(
+            pod,
+            &c.name,
+            false,
+            "Started",
+            &format!("Started container {}", c.name),
+        );
         if let Some(handler) = lifecycle::Hook::PostStart.handler(c) {
             let ran = lifecycle::run(
                 self.runtime.as_ref(),
@@ -653,6 +690,7 @@ impl RuntimeManager {
         c: &Container,
         image: &str,
         sandbox_config: &PodSandboxConfig,
+        auth: Option<v1::AuthConfig>,
     ) -> Result<String, Waiting> {
         let policy = c.image_pull_policy.clone().unwrap_or_else(|| {
             if image.ends_with(":latest") || !image.rsplit('/').next().unwrap_or("").contains(':') {
@@ -674,16 +712,26 @@ impl RuntimeManager {
             .await
             .ok()
             .and_then(|r| r.image);
+        let event = |warning: bool, reason: &str, message: &str| {
+            self.container_event(pod, &c.name, warning, reason, message)
+        };
         if policy != "Always" {
             if let Some(img) = &present {
+                event(
+                    false,
+                    "Pulled",
+                    &format!("Container image {image:?} already present on machine"),
+                );
                 return Ok(img.id.clone());
             }
             if policy == "Never" {
+                let message =
+                    format!("Container image {image:?} is not present with pull policy of Never");
+                event(true, ERR_IMAGE_NEVER_PULL, &message);
+                event(true, "Failed", &format!("Error: {ERR_IMAGE_NEVER_PULL}"));
                 return Err(Waiting {
                     reason: ERR_IMAGE_NEVER_PULL.into(),
-                    message: format!(
-                        "Container image {image:?} is not present with pull policy of Never"
-                    ),
+                    message,
                 });
             }
         }
@@ -693,22 +741,35 @@ impl RuntimeManager {
             .in_backoff(&k, Instant::now(), Instant::now())
             .is_some()
         {
+            let message = format!("Back-off pulling image {image:?}");
+            event(false, "BackOff", &message);
+            event(true, "Failed", &format!("Error: {IMAGE_PULL_BACKOFF}"));
             return Err(Waiting {
                 reason: IMAGE_PULL_BACKOFF.into(),
-                message: format!("Back-off pulling image {image:?}"),
+                message,
             });
         }
+        event(false, "Pulling", &format!("Pulling image {image:?}"));
+        let started = std::time::Instant::now();
         match self
             .images
             .pull_image(PullImageRequest {
                 image: Some(spec),
-                auth: None,
+                auth,
                 sandbox_config: Some(sandbox_config.clone()),
             })
             .await
         {
             Ok(r) => {
                 self.pull_backoff.reset(&k);
+                let took = go_duration(started.elapsed());
+                event(
+                    false,
+                    "Pulled",
+                    &format!(
+                        "Successfully pulled image {image:?} in {took} ({took} including waiting)"
+                    ),
+                );
                 Ok(r.image_ref)
             }
             Err(err) => {
@@ -717,9 +778,16 @@ impl RuntimeManager {
                     return Ok(img.id);
                 }
                 self.pull_backoff.next(&k, Instant::now());
+                let message = format!("failed to pull and unpack image {image:?}: {err}");
+                event(
+                    true,
+                    "Failed",
+                    &format!("Failed to pull image {image:?}: {message}"),
+                );
+                event(true, "Failed", &format!("Error: {ERR_IMAGE_PULL}"));
                 Err(Waiting {
                     reason: ERR_IMAGE_PULL.into(),
-                    message: format!("failed to pull and unpack image {image:?}: {err}"),
+                    message,
                 })
             }
         }

@@ -25,11 +25,13 @@ pub mod options;
 pub mod pods;
 pub mod podstatus;
 pub mod prober;
+pub mod pull_secrets;
 pub mod resources;
 pub mod runtime;
 pub mod runtime_state;
 pub mod server;
 pub mod simcri;
+pub mod static_pods;
 pub mod status_manager;
 pub mod volumes;
 

@@ -26,6 +26,7 @@ use crate::kuberuntime::actions::{RuntimePodStatus, State};
 use crate::kuberuntime::{convert, ContainerExtras, RuntimeManager};
 use crate::podstatus;
 use crate::prober::ProbeManager;
+use crate::pull_secrets;
 use crate::status_manager::StatusManager;
 use crate::volumes::{self, PodSources, VolumeManager};
 
@@ -296,7 +297,25 @@ impl PodAgent {
         self.lock().len()
     }
 
+    /// Runs a static pod (from a manifest file) as if the API had bound it here.
+    pub fn add_static(self: &Arc<Self>, pod: Arc<Pod>) {
+        self.update(Update::Pod(pod));
+    }
+
+    /// Stops a static pod whose manifest is gone.
+    pub fn remove_static(self: &Arc<Self>, pod: Arc<Pod>) {
+        self.update(Update::Gone(pod));
+    }
+
     fn handle(self: &Arc<Self>, event: Event<Pod>) {
+        let pod: &Pod = match &event {
+            Event::Add(pod) | Event::Update { new: pod, .. } => pod,
+            Event::Delete(deleted) => deleted.object(),
+        };
+        // Mirror pods are the API's view of static pods, which run from their files.
+        if crate::static_pods::is_mirror(pod) {
+            return;
+        }
         match event {
             Event::Add(pod) | Event::Update { new: pod, .. } => self.update(Update::Pod(pod)),
             Event::Delete(deleted) => self.update(Update::Gone(deleted.object().clone())),
@@ -438,6 +457,11 @@ impl PodAgent {
                     Ok(ContainerExtras {
                         env: envvars::container_env(&ctx, c, &sources)?,
                         mounts: volumes::container_mounts(c, &vols)?,
+                        pull_auth: pull_secrets::auth_for(
+                            pod,
+                            c.image.as_deref().unwrap_or(""),
+                            &sources,
+                        ),
                     })
                 };
                 if let Err(message) = self.manager.sync_pod(pod, &runtime, &extras).await {

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod logs;
+pub mod stats;
 pub mod streaming;
 pub mod translate;
 
@@ -200,6 +201,7 @@ async fn route(server: &KubeletServer, req: Request<Incoming>) -> Response<Body>
             metrics::global().render(),
         ),
         "/pods" | "/pods/" => pods(server).await,
+        "/stats/summary" | "/stats/summary/" => stats::summary(server, &query).await,
         _ => match path.strip_prefix("/containerLogs/") {
             Some(rest) => {
                 let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();

@@ -478,30 +478,175 @@ impl RuntimeService for SimCri {
 
     async fn container_stats(
         &self,
-        _req: ContainerStatsRequest,
+        req: ContainerStatsRequest,
     ) -> Result<ContainerStatsResponse, CriError> {
-        Ok(ContainerStatsResponse::default())
+        let filter = ContainerStatsFilter {
+            id: req.container_id.clone(),
+            ..Default::default()
+        };
+        let listed = self
+            .list_container_stats(ListContainerStatsRequest {
+                filter: Some(filter),
+            })
+            .await?;
+        match listed.stats.into_iter().next() {
+            Some(stats) => Ok(ContainerStatsResponse { stats: Some(stats) }),
+            None => Err(CriError::NotFound(format!(
+                "container {}",
+                req.container_id
+            ))),
+        }
     }
 
+    /// Made-up but consistent figures: a running container uses 1% of a core, a few MiB of
+    /// memory and one file in its writable layer; its CPU time grows with the time it ran. A
+    /// stopped one uses nothing but keeps the CPU time it had.
     async fn list_container_stats(
         &self,
-        _req: ListContainerStatsRequest,
+        req: ListContainerStatsRequest,
     ) -> Result<ListContainerStatsResponse, CriError> {
-        Ok(ListContainerStatsResponse::default())
+        const NANO_CORES: u64 = 10_000_000;
+        fn stats_of(c: &SimContainer, now: i64) -> ContainerStats {
+            let running = c.state == ContainerState::ContainerRunning;
+            let until = if running { now } else { c.finished_at };
+            let ran = if c.started_at > 0 {
+                u64::try_from(until.saturating_sub(c.started_at)).unwrap_or(0)
+            } else {
+                0
+            };
+            let value = |value: u64| Some(UInt64Value { value });
+            let live = |bytes: u64| value(if running { bytes } else { 0 });
+            ContainerStats {
+                attributes: Some(ContainerAttributes {
+                    id: c.id.clone(),
+                    metadata: c.config.metadata.clone(),
+                    labels: c.config.labels.clone(),
+                    annotations: c.config.annotations.clone(),
+                }),
+                cpu: Some(CpuUsage {
+                    timestamp: now,
+                    usage_core_nano_seconds: value(ran / (1_000_000_000 / NANO_CORES)),
+                    usage_nano_cores: live(NANO_CORES),
+                    psi: None,
+                }),
+                memory: Some(MemoryUsage {
+                    timestamp: now,
+                    working_set_bytes: live(4 << 20),
+                    available_bytes: None,
+                    usage_bytes: live(5 << 20),
+                    rss_bytes: live(3 << 20),
+                    page_faults: value(0),
+                    major_page_faults: value(0),
+                    psi: None,
+                }),
+                writable_layer: Some(FilesystemUsage {
+                    timestamp: now,
+                    fs_id: Some(FilesystemIdentifier {
+                        mountpoint: "/var/lib/sim".into(),
+                    }),
+                    used_bytes: value(4096),
+                    inodes_used: value(1),
+                }),
+                swap: None,
+                io: None,
+            }
+        }
+        let filter = req.filter.unwrap_or_default();
+        let now = now_nanos();
+        let s = self.lock();
+        let stats = s
+            .containers
+            .values()
+            .filter(|c| filter.id.is_empty() || c.id == filter.id)
+            .filter(|c| filter.pod_sandbox_id.is_empty() || c.sandbox_id == filter.pod_sandbox_id)
+            .filter(|c| matches_labels(&filter.label_selector, &c.config.labels))
+            .map(|c| stats_of(c, now))
+            .collect();
+        Ok(ListContainerStatsResponse { stats })
     }
 
     async fn pod_sandbox_stats(
         &self,
-        _req: PodSandboxStatsRequest,
+        req: PodSandboxStatsRequest,
     ) -> Result<PodSandboxStatsResponse, CriError> {
-        Ok(PodSandboxStatsResponse::default())
+        let filter = PodSandboxStatsFilter {
+            id: req.pod_sandbox_id.clone(),
+            ..Default::default()
+        };
+        let listed = self
+            .list_pod_sandbox_stats(ListPodSandboxStatsRequest {
+                filter: Some(filter),
+            })
+            .await?;
+        match listed.stats.into_iter().next() {
+            Some(stats) => Ok(PodSandboxStatsResponse { stats: Some(stats) }),
+            None => Err(CriError::NotFound(format!(
+                "sandbox {}",
+                req.pod_sandbox_id
+            ))),
+        }
     }
 
+    /// Each sandbox's containers' stats, and their sums as the pod's.
     async fn list_pod_sandbox_stats(
         &self,
-        _req: ListPodSandboxStatsRequest,
+        req: ListPodSandboxStatsRequest,
     ) -> Result<ListPodSandboxStatsResponse, CriError> {
-        Ok(ListPodSandboxStatsResponse::default())
+        let filter = req.filter.unwrap_or_default();
+        let attributes: Vec<PodSandboxAttributes> = self
+            .lock()
+            .sandboxes
+            .values()
+            .filter(|sb| filter.id.is_empty() || sb.id == filter.id)
+            .filter(|sb| matches_labels(&filter.label_selector, &sb.config.labels))
+            .map(|sb| PodSandboxAttributes {
+                id: sb.id.clone(),
+                metadata: sb.config.metadata.clone(),
+                labels: sb.config.labels.clone(),
+                annotations: sb.config.annotations.clone(),
+            })
+            .collect();
+        let mut stats = Vec::with_capacity(attributes.len());
+        for attributes in attributes {
+            let containers = self
+                .list_container_stats(ListContainerStatsRequest {
+                    filter: Some(ContainerStatsFilter {
+                        pod_sandbox_id: attributes.id.clone(),
+                        ..Default::default()
+                    }),
+                })
+                .await?
+                .stats;
+            let total = |pick: fn(&ContainerStats) -> Option<UInt64Value>| {
+                Some(UInt64Value {
+                    value: containers.iter().filter_map(pick).map(|v| v.value).sum(),
+                })
+            };
+            let now = now_nanos();
+            let linux = LinuxPodSandboxStats {
+                cpu: Some(CpuUsage {
+                    timestamp: now,
+                    usage_core_nano_seconds: total(|c| c.cpu?.usage_core_nano_seconds),
+                    usage_nano_cores: total(|c| c.cpu?.usage_nano_cores),
+                    psi: None,
+                }),
+                memory: Some(MemoryUsage {
+                    timestamp: now,
+                    working_set_bytes: total(|c| c.memory?.working_set_bytes),
+                    usage_bytes: total(|c| c.memory?.usage_bytes),
+                    rss_bytes: total(|c| c.memory?.rss_bytes),
+                    ..Default::default()
+                }),
+                containers,
+                ..Default::default()
+            };
+            stats.push(PodSandboxStats {
+                attributes: Some(attributes),
+                linux: Some(linux),
+                windows: None,
+            });
+        }
+        Ok(ListPodSandboxStatsResponse { stats })
     }
 
     async fn update_runtime_config(

@@ -34,6 +34,9 @@ struct Entry {
 pub struct StatusManager {
     client: Client,
     entries: Mutex<HashMap<String, Entry>>,
+    /// Static pods (by their own uid) and the uid of their mirror pod in the API, once known:
+    /// a static pod's status is written to its mirror pod.
+    mirrors: Mutex<HashMap<String, Option<String>>>,
     wake: Notify,
 }
 
@@ -78,6 +81,7 @@ impl StatusManager {
         Arc::new(StatusManager {
             client,
             entries: Mutex::default(),
+            mirrors: Mutex::default(),
             wake: Notify::new(),
         })
     }
@@ -119,6 +123,34 @@ impl StatusManager {
     /// Forgets a pod (it is gone from the API).
     pub fn remove(&self, uid: &str) {
         self.lock().remove(uid);
+        self.lock_mirrors().remove(uid);
+    }
+
+    /// Marks `static_uid` as a static pod whose status goes to its mirror pod, `mirror_uid`
+    /// (None while there is none). A new mirror pod gets the whole status again.
+    pub fn set_mirror(&self, static_uid: &str, mirror_uid: Option<&str>) {
+        let previous = self
+            .lock_mirrors()
+            .insert(static_uid.to_string(), mirror_uid.map(str::to_string));
+        if previous.flatten().as_deref() != mirror_uid {
+            if let Some(entry) = self.lock().get_mut(static_uid) {
+                entry.acknowledged = Value::Null;
+            }
+            self.wake.notify_one();
+        }
+    }
+
+    /// The uid the API knows the pod by: its own, or its mirror pod's; None for a static pod
+    /// without a mirror pod yet.
+    fn api_uid(&self, uid: &str) -> Option<String> {
+        match self.lock_mirrors().get(uid) {
+            Some(mirror) => mirror.clone(),
+            None => Some(uid.to_string()),
+        }
+    }
+
+    fn lock_mirrors(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<String>>> {
+        self.mirrors.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Writes what changed until `stop` resolves.
@@ -143,7 +175,10 @@ impl StatusManager {
             .map(|(uid, e)| (uid.clone(), e.clone()))
             .collect();
         for (uid, entry) in pending {
-            match self.sync_one(&uid, &entry).await {
+            let Some(api_uid) = self.api_uid(&uid) else {
+                continue;
+            };
+            match self.sync_one(&api_uid, &entry).await {
                 Ok(gone) => {
                     let mut entries = self.lock();
                     if gone {

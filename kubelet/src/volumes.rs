@@ -82,6 +82,10 @@ pub fn referenced(pod: &Pod) -> (Vec<String>, Vec<String>) {
             }
         }
     }
+    // Registry credentials (a missing one only means pulling without it).
+    for s in spec.image_pull_secrets.iter().flatten() {
+        secrets.push(s.name.clone());
+    }
     cms.sort();
     cms.dedup();
     secrets.sort();

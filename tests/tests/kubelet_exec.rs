@@ -12,7 +12,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use e2e::containerd::{Containerd, BUSYBOX_IMAGE};
-use e2e::pods::{apply, wait_phase};
+use e2e::pods::{apply, events_for, wait_phase};
 use e2e::{free_port, wait_for, ApiServer, Backend, Daemon, KubectlVersion};
 use serde_json::Value;
 
@@ -214,6 +214,25 @@ spec:
         ),
     );
     wait_phase(&server, "web", "Running", TIMEOUT);
+    // The container's events, as `kubectl describe` lists them.
+    for (reason, message) in [
+        (
+            "Pulled",
+            format!("Container image \"{BUSYBOX_IMAGE}\" already present on machine"),
+        ),
+        ("Created", "Created container web".to_string()),
+        ("Started", "Started container web".to_string()),
+    ] {
+        let events = wait_for(&format!("the {reason} event"), TIMEOUT, || {
+            let found = events_for(&server, "web", reason);
+            (!found.is_empty()).then_some(found)
+        });
+        assert_eq!(events[0]["message"], message.as_str(), "{events:?}");
+        assert_eq!(
+            events[0]["involvedObject"]["fieldPath"],
+            "spec.containers{web}"
+        );
+    }
 
     // WebSocket v5 (kubectl 1.32's default): stdout, and the pod's hostname is its name.
     let out = exec(

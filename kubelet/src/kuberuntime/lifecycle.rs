@@ -49,16 +49,6 @@ impl Hook {
     }
 }
 
-/// `name_namespace(uid)`, upstream's `format.Pod`.
-fn format_pod(pod: &Pod) -> String {
-    format!(
-        "{}_{}({})",
-        pod.metadata.name.as_deref().unwrap_or(""),
-        pod.metadata.namespace.as_deref().unwrap_or(""),
-        pod.metadata.uid.as_deref().unwrap_or("")
-    )
-}
-
 /// Runs one hook of container `c` (running as `container_id`), for at most `timeout`.
 pub async fn run(
     runtime: &dyn RuntimeService,
@@ -86,7 +76,7 @@ pub async fn run(
             "Exec lifecycle hook ([{}]) for Container {:?} in Pod {:?} failed - error: {err}, message: {output:?}",
             command.join(" "),
             c.name,
-            format_pod(pod)
+            super::pod_full_name(pod)
         ));
     }
     if let Some(get) = &handler.http_get {
@@ -95,7 +85,7 @@ pub async fn run(
             format!(
                 "HTTP lifecycle hook ({path}) for Container {:?} in Pod {:?} failed - error: {err}",
                 c.name,
-                format_pod(pod)
+                super::pod_full_name(pod)
             )
         };
         let host = get
@@ -126,7 +116,7 @@ pub async fn run(
     Err(format!(
         "lifecycle hook for Container {:?} in Pod {:?} has no action",
         c.name,
-        format_pod(pod)
+        super::pod_full_name(pod)
     ))
 }
 
@@ -148,14 +138,5 @@ mod tests {
         assert_eq!(remaining_grace(30, Duration::from_millis(10_900)), 20);
         assert_eq!(remaining_grace(5, Duration::from_secs(5)), 2);
         assert_eq!(remaining_grace(0, Duration::ZERO), 2);
-    }
-
-    #[test]
-    fn pods_are_named_like_upstream() {
-        let mut pod = Pod::default();
-        pod.metadata.name = Some("web".into());
-        pod.metadata.namespace = Some("default".into());
-        pod.metadata.uid = Some("u1".into());
-        assert_eq!(format_pod(&pod), "web_default(u1)");
     }
 }
