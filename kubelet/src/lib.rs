@@ -207,6 +207,7 @@ async fn start_server(
     };
     let server = Arc::new(server::KubeletServer {
         logs_root: pod_logs_root(&config.root_dir),
+        root_dir: config.root_dir.clone(),
         node_name: hostname.to_string(),
         client,
         auth,

@@ -43,6 +43,8 @@ type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 /// What the handlers need: where logs are, and the API to read the node's pods from.
 pub struct KubeletServer {
     pub logs_root: PathBuf,
+    /// `--root-dir`: the filesystem `/stats/summary` reports for the node.
+    pub root_dir: PathBuf,
     pub node_name: String,
     pub client: Option<client::Client>,
     pub auth: auth::KubeletAuth,

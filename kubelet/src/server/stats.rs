@@ -5,10 +5,8 @@
 //! `?only_cpu_and_memory=true` (upstream's query) keeps CPU and memory and drops the rest
 //! (filesystems, rlimit), for callers that poll often.
 //!
-//! The node's filesystem (`node.fs`) is the one holding the parent of the pod logs directory:
-//! `<root-dir>` itself when the root dir is not the default, `/var/log` next to
-//! `/var/lib/kubelet` otherwise. `node.runtime.imageFs` is left out: the server holds no CRI
-//! image service to ask.
+//! The node's filesystem (`node.fs`) is the one holding `--root-dir`. `node.runtime.imageFs`
+//! is left out: the server holds no CRI image service to ask.
 
 pub mod node;
 pub mod pods;
@@ -24,10 +22,11 @@ use types::{NodeStats, PodStats, Summary};
 /// Serves `/stats/summary`.
 pub async fn summary(server: &KubeletServer, query: &str) -> Response<Body> {
     let only_cpu_and_memory = only_cpu_and_memory(query);
+    // The root dir may not exist yet (nothing written): then the filesystem above it.
     let fs_root = server
-        .logs_root
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
+        .root_dir
+        .ancestors()
+        .find(|p| p.exists())
         .unwrap_or(Path::new("/"));
     let built = build_summary(
         &server.node_name,

@@ -258,6 +258,7 @@ fn server(runtime: Option<Arc<dyn RuntimeService>>) -> crate::server::KubeletSer
         .unwrap_or_else(|e| panic!("authentication: {e}"));
     crate::server::KubeletServer {
         logs_root: std::path::PathBuf::from("/var/log/pods"),
+        root_dir: std::path::PathBuf::from("/"),
         node_name: "node-a".into(),
         client: None,
         auth: crate::server::auth::KubeletAuth {
