@@ -89,6 +89,8 @@ pub struct RuntimeManager {
     pub cgroup_parent: String,
     backoff: Backoff,
     pull_backoff: Backoff,
+    /// The last pull failure per container (pod uid/name#pull), shown in ImagePullBackOff.
+    pull_errors: Mutex<HashMap<String, String>>,
     waiting: Mutex<HashMap<String, Waiting>>,
     /// Where hook failures are recorded as events (set once the API client exists).
     pub recorder: std::sync::OnceLock<client::events::CoreEventRecorder>,
@@ -143,6 +145,7 @@ impl RuntimeManager {
             cgroup_parent: String::new(),
             backoff: Backoff::default(),
             pull_backoff: Backoff::default(),
+            pull_errors: Mutex::default(),
             waiting: Mutex::default(),
             recorder: std::sync::OnceLock::new(),
         }
@@ -249,6 +252,10 @@ impl RuntimeManager {
         let prefix = format!("{uid}/");
         self.backoff.forget_prefix(&prefix);
         self.pull_backoff.forget_prefix(&prefix);
+        self.pull_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|k, _| !k.starts_with(&prefix));
         self.waiting
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -741,9 +748,18 @@ impl RuntimeManager {
             .in_backoff(&k, Instant::now(), Instant::now())
             .is_some()
         {
-            let message = format!("Back-off pulling image {image:?}");
+            let mut message = format!("Back-off pulling image {image:?}");
             event(false, "BackOff", &message);
             event(true, "Failed", &format!("Error: {IMAGE_PULL_BACKOFF}"));
+            // The status also says why the last pull failed (upstream's too, since 1.30).
+            if let Some(last) = self
+                .pull_errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&k)
+            {
+                message = format!("{message}: {ERR_IMAGE_PULL}: {last}");
+            }
             return Err(Waiting {
                 reason: IMAGE_PULL_BACKOFF.into(),
                 message,
@@ -762,6 +778,10 @@ impl RuntimeManager {
         {
             Ok(r) => {
                 self.pull_backoff.reset(&k);
+                self.pull_errors
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&k);
                 let took = go_duration(started.elapsed());
                 event(
                     false,
@@ -773,12 +793,12 @@ impl RuntimeManager {
                 Ok(r.image_ref)
             }
             Err(err) => {
-                // An image that is there already is good enough when the registry is not.
-                if let Some(img) = present {
-                    return Ok(img.id);
-                }
                 self.pull_backoff.next(&k, Instant::now());
                 let message = format!("failed to pull and unpack image {image:?}: {err}");
+                self.pull_errors
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(k.clone(), message.clone());
                 event(
                     true,
                     "Failed",

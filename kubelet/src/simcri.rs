@@ -3,9 +3,31 @@
 //! probes' exec calls succeed. It implements the same `cri` traits as the gRPC client, so the
 //! kubelet's sync loop cannot tell it from containerd; hollow nodes share one.
 //!
+//! Images under [`PRIVATE_REGISTRY`] pull only with [`PRIVATE_CREDENTIALS`] (as a pull
+//! secret would give them), so pull secrets are testable too.
+//!
 //! One convention makes failures testable: a container whose last command word is
 //! `exit <N>` (e.g. `command: ["sh", "-c", "exit 3"]`) exits with N as soon as it starts.
 
+/// A registry whose images need credentials.
+pub const PRIVATE_REGISTRY: &str = "registry.private.test/";
+/// The only username and password [`PRIVATE_REGISTRY`] accepts.
+pub const PRIVATE_CREDENTIALS: (&str, &str) = ("bob", "hunter2");
+
+fn authorized(auth: Option<&cri::v1::AuthConfig>) -> bool {
+    let Some(auth) = auth else {
+        return false;
+    };
+    let (user, password) = PRIVATE_CREDENTIALS;
+    if auth.username == user && auth.password == password {
+        return true;
+    }
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(auth.auth.trim())
+        .ok()
+        .is_some_and(|decoded| decoded == format!("{user}:{password}").as_bytes())
+}
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -691,6 +713,14 @@ impl ImageService for SimCri {
         let name = req.image.map(|i| i.image).unwrap_or_default();
         if name.is_empty() {
             return Err(CriError::InvalidArgument("no image".into()));
+        }
+        if name.starts_with(PRIVATE_REGISTRY) && !authorized(req.auth.as_ref()) {
+            return Err(CriError::rpc(
+                tonic::Code::Unknown,
+                format!(
+                    "failed to pull and unpack image \"{name}\": failed to resolve reference \"{name}\": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed"
+                ),
+            ));
         }
         let image = SimCri::image_of(&name);
         let id = image.id.clone();

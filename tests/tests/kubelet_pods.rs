@@ -251,3 +251,90 @@ fn hundred_hollow_nodes_run_a_thousand_pods() {
         .unwrap_or_default();
     assert!(nodes.len() >= 90, "pods on {} nodes", nodes.len());
 }
+
+#[test]
+fn image_pull_secrets_reach_the_runtime() {
+    let server = ApiServer::start(Backend::Embedded);
+    let _kubelet = Daemon::kubelet(&server, &["--hostname-override=n1"]);
+    node_ready(&server, "n1", TIMEOUT);
+    // The simulated runtime's private registry takes bob/hunter2 only.
+    let image = "registry.private.test/team/app:1";
+    let private = |name: &str, secrets: &str| {
+        pod(
+            name,
+            secrets,
+            &format!("  - name: app\n    image: {image}\n    imagePullPolicy: Always\n"),
+        )
+    };
+    apply(&server, "nosecret.yaml", &private("nosecret", ""));
+    server.kubectl([
+        "create",
+        "secret",
+        "docker-registry",
+        "regcred",
+        "--docker-server=registry.private.test",
+        "--docker-username=bob",
+        "--docker-password=hunter2",
+    ]);
+    server.kubectl([
+        "create",
+        "secret",
+        "docker-registry",
+        "wrongcred",
+        "--docker-server=registry.private.test",
+        "--docker-username=bob",
+        "--docker-password=guess",
+    ]);
+    apply(
+        &server,
+        "withsecret.yaml",
+        &private(
+            "withsecret",
+            "  imagePullSecrets:\n  - name: missing\n  - name: regcred\n",
+        ),
+    );
+    apply(
+        &server,
+        "wrongsecret.yaml",
+        &private("wrongsecret", "  imagePullSecrets:\n  - name: wrongcred\n"),
+    );
+    wait_phase(&server, "withsecret", "Running", TIMEOUT);
+    for name in ["nosecret", "wrongsecret"] {
+        let waiting = wait_for(&format!("{name} failing to pull"), TIMEOUT, || {
+            let p = get_pod(&server, name);
+            let waiting = p["status"]["containerStatuses"][0]["state"]["waiting"].clone();
+            matches!(
+                waiting["reason"].as_str(),
+                Some("ErrImagePull" | "ImagePullBackOff")
+            )
+            .then_some(waiting)
+        });
+        assert!(
+            waiting["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("authorization failed")),
+            "{waiting}"
+        );
+        assert_eq!(phase(&server, name), "Pending");
+    }
+    // The events say what happened, as kubectl describe shows them.
+    let failed = events_for(&server, "nosecret", "Failed");
+    assert!(
+        failed.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with(&format!("Failed to pull image \"{image}\": ")))),
+        "{failed:?}"
+    );
+    let pulling = events_for(&server, "withsecret", "Pulling");
+    assert_eq!(
+        pulling[0]["message"],
+        format!("Pulling image \"{image}\"").as_str()
+    );
+    let pulled = events_for(&server, "withsecret", "Pulled");
+    assert!(
+        pulled[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with(&format!("Successfully pulled image \"{image}\" in "))),
+        "{pulled:?}"
+    );
+}
