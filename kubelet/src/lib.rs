@@ -21,6 +21,7 @@ pub mod healthz;
 pub mod kuberuntime;
 pub mod nodelease;
 pub mod nodestatus;
+pub mod object_cache;
 pub mod options;
 pub mod pods;
 pub mod podstatus;

@@ -16,7 +16,9 @@ use std::time::Duration;
 use client::events::CoreEventRecorder;
 use client::informer::{Event, Scope};
 use client::{Client, Informer, SharedInformerFactory};
-use k8s_openapi::api::core::v1::{Container, HostIP, Pod, PodIP, PodStatus, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, HostIP, Pod, PodIP, PodStatus, Secret, Service,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::sync::watch;
 
@@ -24,11 +26,15 @@ use crate::admission;
 use crate::envvars;
 use crate::kuberuntime::actions::{RuntimePodStatus, State};
 use crate::kuberuntime::{convert, ContainerExtras, RuntimeManager};
+use crate::object_cache::ObjectCache;
 use crate::podstatus;
 use crate::prober::ProbeManager;
 use crate::pull_secrets;
 use crate::status_manager::StatusManager;
 use crate::volumes::{self, PodSources, VolumeManager};
+
+/// A pod's namespace and the configMaps and secrets it refers to.
+type References = (String, Vec<String>, Vec<String>);
 
 /// How often a worker looks at its pod in the runtime without being told to.
 const RELIST: Duration = Duration::from_secs(1);
@@ -58,6 +64,11 @@ pub struct PodAgent {
     /// The probes of this node's containers.
     pub prober: Arc<ProbeManager>,
     services: Mutex<Option<Informer<Service>>>,
+    /// The configMaps and secrets the pods refer to, watched.
+    config_maps: ObjectCache<ConfigMap>,
+    secrets: ObjectCache<Secret>,
+    /// What each pod (by uid) refers to: namespace, configMaps, secrets.
+    references: Mutex<HashMap<String, References>>,
     workers: Mutex<HashMap<String, watch::Sender<Update>>>,
     /// Pods refused at admission (by uid): never started, never admitted again.
     rejected: Mutex<std::collections::HashSet<String>>,
@@ -198,6 +209,7 @@ impl PodAgent {
         if let Some(recorder) = &recorder {
             let _ = manager.recorder.set(recorder.clone());
         }
+        let cache_client = client.clone();
         PodAgent {
             prober,
             node_name: node_name.to_string(),
@@ -210,6 +222,9 @@ impl PodAgent {
             allocatable_for_admission: BTreeMap::new(),
             recorder,
             services: Mutex::default(),
+            config_maps: ObjectCache::new(cache_client.clone()),
+            secrets: ObjectCache::new(cache_client),
+            references: Mutex::default(),
             workers: Mutex::default(),
             rejected: Mutex::default(),
         }
@@ -559,16 +574,56 @@ impl PodAgent {
         pod: &Pod,
         runtime: &RuntimePodStatus,
     ) -> Result<(PodSources, HashMap<String, std::path::PathBuf>), String> {
-        let sources = match &self.client {
-            Some(client) => volumes::fetch_sources(client, pod).await?,
-            None => PodSources::default(),
-        };
+        self.track_references(pod);
+        let sources = volumes::fetch_sources(&self.config_maps, &self.secrets, pod).await?;
         let host_ip = self.host_ips.first().cloned().unwrap_or_default();
         let vols = self
             .volumes
             .setup(pod, &sources, &host_ip, &runtime.ips())
             .await?;
         Ok((sources, vols))
+    }
+
+    /// Watches what the pod refers to (and stops watching what it no longer does).
+    fn track_references(&self, pod: &Pod) {
+        let id = uid(pod);
+        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+        let (cms, secrets) = volumes::referenced(pod);
+        let mut refs = self.references.lock().unwrap_or_else(|e| e.into_inner());
+        let wanted = (namespace, cms, secrets);
+        if refs.get(&id) == Some(&wanted) {
+            return;
+        }
+        for name in &wanted.1 {
+            self.config_maps.register(&wanted.0, name);
+        }
+        for name in &wanted.2 {
+            self.secrets.register(&wanted.0, name);
+        }
+        if let Some((ns, cms, secrets)) = refs.insert(id, wanted) {
+            for name in &cms {
+                self.config_maps.unregister(&ns, name);
+            }
+            for name in &secrets {
+                self.secrets.unregister(&ns, name);
+            }
+        }
+    }
+
+    fn forget_references(&self, id: &str) {
+        let removed = self
+            .references
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        if let Some((ns, cms, secrets)) = removed {
+            for name in &cms {
+                self.config_maps.unregister(&ns, name);
+            }
+            for name in &secrets {
+                self.secrets.unregister(&ns, name);
+            }
+        }
     }
 
     /// The pod is gone from the API: stop and remove everything of it.
@@ -582,6 +637,7 @@ impl PodAgent {
             }
         }
         self.manager.forget_pod(&id);
+        self.forget_references(&id);
         self.prober.remove_pod(&id);
         self.volumes.teardown(&id).await;
         self.status.remove(&id);

@@ -20,6 +20,7 @@ use k8s_openapi::api::core::v1::{
 };
 
 use crate::envvars::{field_value, Sources};
+use crate::object_cache::ObjectCache;
 
 /// The configMaps and secrets one pod refers to, fetched before its sync.
 #[derive(Debug, Default, Clone)]
@@ -93,24 +94,26 @@ pub fn referenced(pod: &Pod) -> (Vec<String>, Vec<String>) {
     (cms, secrets)
 }
 
-/// Fetches what the pod refers to; a missing object is None (the volume or env decides
-/// whether that is an error), any other failure is an Err.
-pub async fn fetch_sources(client: &Client, pod: &Pod) -> Result<PodSources, String> {
+/// What the pod refers to, from the node's watched objects; a missing object is None (the
+/// volume or env decides whether that is an error), any other failure is an Err.
+pub async fn fetch_sources(
+    config_maps: &ObjectCache<ConfigMap>,
+    secrets: &ObjectCache<Secret>,
+    pod: &Pod,
+) -> Result<PodSources, String> {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
-    let (cms, secrets) = referenced(pod);
+    let (cms, secret_names) = referenced(pod);
     let mut out = PodSources::default();
-    let cm_api: Api<ConfigMap> = client.api(Some(&ns));
     for name in cms {
-        let got = cm_api
-            .get_opt(&name)
+        let got = config_maps
+            .get(&ns, &name)
             .await
             .map_err(|e| format!("getting configmap {name:?}: {e}"))?;
         out.config_maps.insert(name, got);
     }
-    let secret_api: Api<Secret> = client.api(Some(&ns));
-    for name in secrets {
-        let got = secret_api
-            .get_opt(&name)
+    for name in secret_names {
+        let got = secrets
+            .get(&ns, &name)
             .await
             .map_err(|e| format!("getting secret {name:?}: {e}"))?;
         out.secrets.insert(name, got);

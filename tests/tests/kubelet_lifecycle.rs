@@ -19,6 +19,18 @@ fn exec_cat(server: &ApiServer, pod: &str, path: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).to_string())
 }
 
+/// How many configMap requests with `verb` (GET, LIST, ...) the apiserver has answered.
+fn configmap_requests(server: &ApiServer, verb: &str) -> f64 {
+    let verb = format!("verb=\"{verb}\"");
+    let out = server.kubectl_unchecked(["get", "--raw", "/metrics"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+        .filter(|l| l.contains("resource=\"configmaps\"") && l.contains(&verb))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 #[test]
 fn hooks_run_and_configmap_volumes_follow_their_source() {
     let containerd = Containerd::start();
@@ -129,6 +141,20 @@ spec:
     assert_eq!(
         exec_cat(&server, "hooks", "/etc/settings/size").as_deref(),
         Some("L")
+    );
+    // The kubelet watches the configMap rather than reading it on every sync (once a second):
+    // over 4 seconds it asks the API for it at most once.
+    let before = configmap_requests(&server, "GET");
+    std::thread::sleep(Duration::from_secs(4));
+    let after = configmap_requests(&server, "GET");
+    assert!(
+        configmap_requests(&server, "LIST") >= 1.0,
+        "the kubelet's watch starts with a list"
+    );
+    assert!(
+        after - before <= 1.0,
+        "the kubelet read the configMap {} times in 4 s",
+        after - before
     );
 
     // A failing postStart hook: reported, and the container is killed (and restarted).
