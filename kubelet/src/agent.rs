@@ -69,6 +69,8 @@ pub fn spawn(shared: &Shared, spec: AgentSpec, stop: watch::Receiver<bool>) -> V
         nodes: shared.client.api(None),
         heartbeat_nodes: shared.heartbeat.api(None),
         recorder: Some(recorder),
+        images: Some(shared.runtime_manager.images.clone()),
+        image_cache: std::sync::Mutex::new(None),
     };
     let lease = NodeLeaseController::new(
         &name,

@@ -214,6 +214,23 @@ spec:
         ),
     );
     wait_phase(&server, "web", "Running", TIMEOUT);
+    // The node lists the runtime's images in its status, with their sizes.
+    let image = wait_for("the node's images", TIMEOUT, || {
+        let out = server.kubectl_unchecked(["get", "node", "node1", "-o", "json"]);
+        let node: Value = serde_json::from_slice(&out.stdout).ok()?;
+        node["status"]["images"].as_array()?.iter().find_map(|i| {
+            i["names"]
+                .as_array()?
+                .iter()
+                .any(|n| n == BUSYBOX_IMAGE)
+                .then(|| i.clone())
+        })
+    });
+    assert!(
+        image["sizeBytes"].as_i64().is_some_and(|s| s > 0),
+        "{image}"
+    );
+
     // The container's events, as `kubectl describe` lists them.
     for (reason, message) in [
         (

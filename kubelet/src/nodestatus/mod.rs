@@ -25,7 +25,7 @@ use std::time::Duration;
 use client::client::{Patch, PatchParams};
 use client::events::CoreEventRecorder;
 use client::Api;
-use k8s_openapi::api::core::v1::{Node, ObjectReference};
+use k8s_openapi::api::core::v1::{ContainerImage, Node, ObjectReference};
 use k8s_openapi::jiff::Timestamp;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -95,9 +95,74 @@ pub struct NodeStatusManager {
     /// Status reads and patches (the unthrottled heartbeat client, as upstream).
     pub heartbeat_nodes: Api<Node>,
     pub recorder: Option<CoreEventRecorder>,
+    /// Where `status.images` comes from (None: the field is left alone).
+    pub images: Option<Arc<dyn cri::ImageService>>,
+    /// The images last listed and when (listed at most every [`IMAGE_LIST_PERIOD`]).
+    pub image_cache: std::sync::Mutex<Option<(Instant, Vec<ContainerImage>)>>,
+}
+
+/// How often the runtime's images are listed for the node's status (upstream's image cache
+/// is refreshed every 30 s).
+pub const IMAGE_LIST_PERIOD: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Upstream's `nodeStatusMaxImages` and `MaxNamesPerImageInNodeStatus`.
+pub const MAX_IMAGES: usize = 50;
+pub const MAX_NAMES_PER_IMAGE: usize = 5;
+
+/// `status.images` from the runtime's image list: the biggest first, at most [`MAX_IMAGES`],
+/// each named by its digests then its tags (at most [`MAX_NAMES_PER_IMAGE`]).
+pub fn node_images(images: &[cri::v1::Image]) -> Vec<ContainerImage> {
+    let mut sorted: Vec<&cri::v1::Image> = images.iter().collect();
+    sorted.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.id.cmp(&b.id)));
+    sorted
+        .into_iter()
+        .take(MAX_IMAGES)
+        .map(|image| {
+            let names: Vec<String> = image
+                .repo_digests
+                .iter()
+                .chain(&image.repo_tags)
+                .take(MAX_NAMES_PER_IMAGE)
+                .cloned()
+                .collect();
+            ContainerImage {
+                names: (!names.is_empty()).then_some(names),
+                size_bytes: i64::try_from(image.size).ok(),
+            }
+        })
+        .collect()
 }
 
 impl NodeStatusManager {
+    /// The node's images, listed again when the last list is older than
+    /// [`IMAGE_LIST_PERIOD`]; None when the runtime cannot say (the field keeps its value).
+    async fn current_images(&self) -> Option<Vec<ContainerImage>> {
+        let service = self.images.as_ref()?;
+        {
+            let cache = self.image_cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((at, images)) = cache.as_ref() {
+                if at.elapsed() < IMAGE_LIST_PERIOD {
+                    return Some(images.clone());
+                }
+            }
+        }
+        match service
+            .list_images(cri::v1::ListImagesRequest { filter: None })
+            .await
+        {
+            Ok(list) => {
+                let images = node_images(&list.images);
+                *self.image_cache.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((Instant::now(), images.clone()));
+                Some(images)
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, "listing images for the node status");
+                None
+            }
+        }
+    }
+
     fn name(&self) -> &str {
         &self.identity.name
     }
@@ -218,6 +283,9 @@ impl NodeStatusManager {
                 })?;
         let mut node = original.clone();
         let events = setters::set_node_status(&mut node, &self.inputs(Timestamp::now()));
+        if let Some(images) = self.current_images().await {
+            node.status.get_or_insert_with(Default::default).images = Some(images);
+        }
         let changed = patch::status_changed(original.status.as_ref(), node.status.as_ref());
         let report_due =
             last_report.is_none_or(|t| t.elapsed() >= self.config.node_status_report_frequency);
@@ -302,5 +370,44 @@ impl NodeStatusManager {
                 _ = stop.wait_for(|s| *s) => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_biggest_images_first_named_by_digest_then_tag() {
+        let image = |id: &str, size: u64, tags: &[&str], digests: &[&str]| cri::v1::Image {
+            id: id.into(),
+            size,
+            repo_tags: tags.iter().map(|t| t.to_string()).collect(),
+            repo_digests: digests.iter().map(|d| d.to_string()).collect(),
+            ..Default::default()
+        };
+        let many: Vec<String> = (0..8).map(|i| format!("r/x:{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let list = vec![
+            image("a", 10, &["busybox:1"], &["busybox@sha256:1"]),
+            image("b", 30, &many, &[]),
+            image("c", 20, &[], &[]),
+        ];
+        let out = node_images(&list);
+        let sizes: Vec<Option<i64>> = out.iter().map(|i| i.size_bytes).collect();
+        assert_eq!(sizes, [Some(30), Some(20), Some(10)]);
+        assert_eq!(
+            out[0].names.as_ref().map(Vec::len),
+            Some(MAX_NAMES_PER_IMAGE)
+        );
+        assert_eq!(out[1].names, None);
+        assert_eq!(
+            out[2].names.clone().unwrap_or_default(),
+            ["busybox@sha256:1", "busybox:1"]
+        );
+        let lots: Vec<cri::v1::Image> = (0..60)
+            .map(|i| image(&i.to_string(), i, &[], &[]))
+            .collect();
+        assert_eq!(node_images(&lots).len(), MAX_IMAGES);
     }
 }
