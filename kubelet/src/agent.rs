@@ -31,6 +31,9 @@ pub struct Shared {
     pub runtime_manager: Arc<crate::kuberuntime::RuntimeManager>,
     /// Informers (each agent's pods, services); started once every agent has asked.
     pub factory: client::SharedInformerFactory,
+    /// The runtime pod cache and its relist, shared by every agent of the process (None:
+    /// each pod worker reads the runtime itself).
+    pub pleg: Option<Arc<crate::pleg::Pleg>>,
 }
 
 /// What one agent is.
@@ -136,7 +139,10 @@ fn pod_agent(shared: &Shared, spec: &AgentSpec, name: &str) -> Arc<crate::pods::
         shared.runtime_manager.runtime.clone(),
         agent.recorder.clone(),
     ));
-    let agent = agent.with_prober(prober);
+    let mut agent = agent.with_prober(prober);
+    if let Some(pleg) = &shared.pleg {
+        agent = agent.with_pleg(pleg.clone());
+    }
     let agent = Arc::new(agent);
     agent.start(&shared.factory);
     agent

@@ -457,15 +457,22 @@ impl RuntimeManager {
         }
     }
 
-    /// Moves the pod one step towards its spec. Errors of single containers are recorded as
-    /// their waiting reasons, not returned; an Err means the sandbox could not be made.
+    /// Moves the pod one step towards its spec; Ok(true) when it asked the runtime to change
+    /// something. Errors of single containers are recorded as their waiting reasons, not
+    /// returned; an Err means the sandbox could not be made.
     pub async fn sync_pod(
         &self,
         pod: &Pod,
         status: &RuntimePodStatus,
         extras: ExtrasFn<'_>,
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
         let actions = compute_pod_actions(pod, status);
+        let acts = actions.kill_pod
+            || actions.create_sandbox
+            || actions.next_init_container.is_some()
+            || !actions.init_containers_to_start.is_empty()
+            || !actions.containers_to_start.is_empty()
+            || !actions.containers_to_kill.is_empty();
         let spec = pod.spec.clone().unwrap_or_default();
         if actions.kill_pod {
             let grace = spec.termination_grace_period_seconds.unwrap_or(30);
@@ -487,7 +494,7 @@ impl RuntimeManager {
                 .map_err(|e| format!("Failed to create pod sandbox: {e}"))?;
             sandbox_id = res.pod_sandbox_id;
         } else if actions.kill_pod {
-            return Ok(());
+            return Ok(acts);
         }
         for (id, why) in &actions.containers_to_kill {
             tracing::info!(container = %id, reason = %why, pod = %pod_full_name(pod), "killing container");
@@ -509,7 +516,7 @@ impl RuntimeManager {
                 self.start_container(pod, c, &sandbox_id, &config, status, extras)
                     .await;
             }
-            return Ok(());
+            return Ok(acts);
         }
         for i in &actions.containers_to_start {
             if let Some(c) = spec.containers.get(*i) {
@@ -517,7 +524,7 @@ impl RuntimeManager {
                     .await;
             }
         }
-        Ok(())
+        Ok(acts)
     }
 
     /// Pulls (per imagePullPolicy), creates and starts one container; failures are recorded

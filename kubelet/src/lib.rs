@@ -23,6 +23,7 @@ pub mod nodelease;
 pub mod nodestatus;
 pub mod object_cache;
 pub mod options;
+pub mod pleg;
 pub mod pods;
 pub mod podstatus;
 pub mod prober;
@@ -251,6 +252,8 @@ async fn start_agents(
     )?;
     let heartbeat = Client::new(kube_config, ClientOptions::new("kubelet").rate(0.0, 0))?;
     let factory = client::SharedInformerFactory::new(client.clone()).stripping_managed_fields();
+    let pleg = pleg::Pleg::new(runtime_manager.clone());
+    tokio::spawn(pleg.clone().run(stop.clone()));
     let shared = Shared {
         config: config.clone(),
         client,
@@ -258,6 +261,7 @@ async fn start_agents(
         runtime_state,
         runtime_manager,
         factory: factory.clone(),
+        pleg: Some(pleg),
     };
     let node_ips = addresses::node_ips(&config.node_ips, hostname).map_err(|err| anyhow!(err))?;
     let identity = |name: &str| NodeIdentity {

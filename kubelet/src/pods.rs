@@ -21,12 +21,14 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::admission;
 use crate::envvars;
 use crate::kuberuntime::actions::{RuntimePodStatus, State};
 use crate::kuberuntime::{convert, ContainerExtras, RuntimeManager};
 use crate::object_cache::ObjectCache;
+use crate::pleg::Pleg;
 use crate::podstatus;
 use crate::prober::ProbeManager;
 use crate::pull_secrets;
@@ -69,6 +71,8 @@ pub struct PodAgent {
     secrets: ObjectCache<Secret>,
     /// What each pod (by uid) refers to: namespace, configMaps, secrets.
     references: Mutex<HashMap<String, References>>,
+    /// The runtime pod cache and its relist (None: every read goes to the runtime).
+    pleg: Option<Arc<Pleg>>,
     workers: Mutex<HashMap<String, watch::Sender<Update>>>,
     /// Pods refused at admission (by uid): never started, never admitted again.
     rejected: Mutex<std::collections::HashSet<String>>,
@@ -225,6 +229,7 @@ impl PodAgent {
             config_maps: ObjectCache::new(cache_client.clone()),
             secrets: ObjectCache::new(cache_client),
             references: Mutex::default(),
+            pleg: None,
             workers: Mutex::default(),
             rejected: Mutex::default(),
         }
@@ -239,6 +244,32 @@ impl PodAgent {
     }
 
     /// Probes with this manager instead of the agent's own (one per node).
+    /// Reads pods' runtime state from `pleg`'s cache, and syncs a pod when it changes.
+    pub fn with_pleg(mut self, pleg: Arc<Pleg>) -> PodAgent {
+        self.pleg = Some(pleg);
+        self
+    }
+
+    /// The pod's runtime state: cached (if read after `newer_than`) or read now.
+    async fn runtime_status(
+        &self,
+        id: &str,
+        newer_than: Option<Instant>,
+    ) -> Result<RuntimePodStatus, cri::CriError> {
+        match &self.pleg {
+            Some(pleg) => pleg.status(id, newer_than).await,
+            None => self.manager.pod_status(id).await,
+        }
+    }
+
+    /// The pod's runtime state read now (after acting on it).
+    async fn fresh_status(&self, id: &str) -> Result<RuntimePodStatus, cri::CriError> {
+        match &self.pleg {
+            Some(pleg) => pleg.refresh(id).await,
+            None => self.manager.pod_status(id).await,
+        }
+    }
+
     pub fn with_prober(mut self, prober: Arc<ProbeManager>) -> PodAgent {
         self.prober = prober;
         self
@@ -294,6 +325,17 @@ impl PodAgent {
         let informer = factory.informer_for::<Pod>(scope);
         let this = self.clone();
         informer.add_event_handler(None, move |event| this.handle(event));
+        // A runtime change (seen by the relist) wakes the pod's worker.
+        if let Some(pleg) = &self.pleg {
+            let weak = Arc::downgrade(self);
+            pleg.subscribe(Arc::new(move |uid: &str| {
+                if let Some(this) = weak.upgrade() {
+                    if let Some(tx) = this.lock().get(uid) {
+                        tx.send_modify(|_| {});
+                    }
+                }
+            }));
+        }
         // A probe result that changes wakes the pod's worker, so readiness shows promptly.
         let weak = Arc::downgrade(self);
         self.prober.set_wake(Arc::new(move |uid: &str| {
@@ -398,6 +440,9 @@ impl PodAgent {
 
     /// One pod's worker: syncs on each update and every second until the pod is gone.
     async fn worker(&self, mut rx: watch::Receiver<Update>) {
+        // When this worker last asked the runtime to change the pod: older cached states are
+        // not good enough to act on.
+        let mut last_action: Option<Instant> = None;
         loop {
             let update = rx.borrow_and_update().clone();
             match update {
@@ -405,7 +450,7 @@ impl PodAgent {
                     self.finish(&pod).await;
                     return;
                 }
-                Update::Pod(pod) => self.sync(&pod).await,
+                Update::Pod(pod) => self.sync(&pod, &mut last_action).await,
             }
             tokio::select! {
                 changed = rx.changed() => {
@@ -419,9 +464,9 @@ impl PodAgent {
     }
 
     /// One sync of a pod the API still has.
-    async fn sync(&self, pod: &Pod) {
+    async fn sync(&self, pod: &Pod, last_action: &mut Option<Instant>) {
         let id = uid(pod);
-        let runtime = match self.manager.pod_status(&id).await {
+        let runtime = match self.runtime_status(&id, *last_action).await {
             Ok(s) => s,
             Err(err) => {
                 tracing::warn!(pod = %key(pod), error = %err, "reading the pod's state from the runtime");
@@ -435,12 +480,15 @@ impl PodAgent {
                     .as_ref()
                     .and_then(|s| s.termination_grace_period_seconds)
             });
-            if runtime_has_running(&runtime) {
+            let after = if runtime_has_running(&runtime) {
                 if let Err(err) = self.manager.kill_pod(pod, &runtime, grace).await {
                     tracing::warn!(pod = %key(pod), error = %err, "stopping the pod");
                 }
-            }
-            let after = self.manager.pod_status(&id).await.unwrap_or(runtime);
+                *last_action = Some(Instant::now());
+                self.fresh_status(&id).await.unwrap_or(runtime)
+            } else {
+                runtime
+            };
             self.prober
                 .update_pod(pod, &after, after.ips().first().map(String::as_str));
             let status = generate_status_with_probes(
@@ -455,7 +503,11 @@ impl PodAgent {
                 .set_pod_status(pod, &status, deleting && !runtime_has_running(&after));
             return;
         }
-        let runtime = self.kill_unhealthy(pod, runtime).await;
+        let (runtime, killed) = self.kill_unhealthy(pod, runtime).await;
+        if killed {
+            *last_action = Some(Instant::now());
+        }
+        let mut acted = false;
         match self.prepare(pod, &runtime).await {
             Ok((sources, vols)) => {
                 let ips = runtime.ips();
@@ -479,9 +531,13 @@ impl PodAgent {
                         ),
                     })
                 };
-                if let Err(message) = self.manager.sync_pod(pod, &runtime, &extras).await {
-                    tracing::warn!(pod = %key(pod), error = %message, "syncing the pod");
-                    self.warn_event(pod, "FailedCreatePodSandBox", &message);
+                match self.manager.sync_pod(pod, &runtime, &extras).await {
+                    Ok(did) => acted = did,
+                    Err(message) => {
+                        acted = true;
+                        tracing::warn!(pod = %key(pod), error = %message, "syncing the pod");
+                        self.warn_event(pod, "FailedCreatePodSandBox", &message);
+                    }
                 }
             }
             Err(message) => {
@@ -489,9 +545,11 @@ impl PodAgent {
                 self.warn_event(pod, "FailedMount", &message);
             }
         }
-        let after = match self.manager.pod_status(&id).await {
-            Ok(s) => s,
-            Err(_) => runtime,
+        let after = if acted {
+            *last_action = Some(Instant::now());
+            self.fresh_status(&id).await.unwrap_or(runtime)
+        } else {
+            runtime
         };
         self.manager.prune_dead_containers(&after).await;
         self.prober
@@ -506,7 +564,11 @@ impl PodAgent {
     /// Stops the running containers whose liveness or startup probe failed (upstream's
     /// computePodActions), so this sync restarts them under the pod's restart policy; returns
     /// the runtime's state afterwards.
-    async fn kill_unhealthy(&self, pod: &Pod, runtime: RuntimePodStatus) -> RuntimePodStatus {
+    async fn kill_unhealthy(
+        &self,
+        pod: &Pod,
+        runtime: RuntimePodStatus,
+    ) -> (RuntimePodStatus, bool) {
         let id = uid(pod);
         let spec = pod.spec.clone().unwrap_or_default();
         let mut killed = false;
@@ -559,11 +621,11 @@ impl PodAgent {
             killed = true;
         }
         if !killed {
-            return runtime;
+            return (runtime, false);
         }
-        match self.manager.pod_status(&id).await {
-            Ok(after) => after,
-            Err(_) => runtime,
+        match self.fresh_status(&id).await {
+            Ok(after) => (after, true),
+            Err(_) => (runtime, true),
         }
     }
 
@@ -637,6 +699,9 @@ impl PodAgent {
             }
         }
         self.manager.forget_pod(&id);
+        if let Some(pleg) = &self.pleg {
+            pleg.forget(&id);
+        }
         self.forget_references(&id);
         self.prober.remove_pod(&id);
         self.volumes.teardown(&id).await;

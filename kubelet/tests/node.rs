@@ -84,6 +84,7 @@ fn start_agent(
             "sim",
         )),
         factory: client::SharedInformerFactory::new(cluster.client.clone()),
+        pleg: None,
     };
     agent::spawn(
         &shared,
