@@ -434,10 +434,13 @@ impl SubjectAccessReviewAuthorizer {
     }
 }
 
-#[async_trait::async_trait]
-impl Authorizer for SubjectAccessReviewAuthorizer {
-    async fn authorize(&self, attributes: &Attributes) -> std::result::Result<Verdict, AuthError> {
-        let spec = review_spec(attributes);
+impl SubjectAccessReviewAuthorizer {
+    /// The apiserver's answer to one review, from the cache while it is fresh (the kubelet
+    /// asks about resource attributes, `nodes/<subresource>`, the daemons about paths).
+    pub async fn review(
+        &self,
+        spec: SubjectAccessReviewSpec,
+    ) -> std::result::Result<SubjectAccessReviewStatus, AuthError> {
         // Upstream keys its cache by the spec's JSON: the same question, the same answer.
         let key = serde_json::to_string(&spec)
             .map_err(|err| AuthError::Unavailable(format!("encoding the review: {err}")))?;
@@ -467,6 +470,14 @@ impl Authorizer for SubjectAccessReviewAuthorizer {
                 status
             }
         };
+        Ok(status)
+    }
+}
+
+#[async_trait::async_trait]
+impl Authorizer for SubjectAccessReviewAuthorizer {
+    async fn authorize(&self, attributes: &Attributes) -> std::result::Result<Verdict, AuthError> {
+        let status = self.review(review_spec(attributes)).await?;
         verdict(&status)
     }
 }

@@ -5,22 +5,18 @@
 //! `nodes/log`, `nodes/stats`, `nodes/metrics`, `nodes/spec` by path).
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
-};
+use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReviewSpec};
 use serving::authn::{Authentication, Credentials, UserInfo};
 
 use crate::config::{AuthorizationMode, KubeletConfig};
 
-const REVIEW_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The kubelet's authenticator and authorizer.
 pub struct KubeletAuth {
     pub authentication: Authentication,
-    /// `None`: AlwaysAllow.
-    pub reviews: Option<client::Client>,
+    /// `None`: AlwaysAllow; else SubjectAccessReviews, with answers cached for
+    /// `authorization.webhook.cacheAuthorizedTTL` / `cacheUnauthorizedTTL`.
+    pub reviews: Option<client::delegated::SubjectAccessReviewAuthorizer>,
     pub node_name: String,
 }
 
@@ -97,9 +93,16 @@ impl KubeletAuth {
         .map_err(|err| anyhow::anyhow!("{err}"))?;
         let reviews = match config.authorization.mode {
             AuthorizationMode::AlwaysAllow => None,
-            AuthorizationMode::Webhook => Some(client.ok_or_else(|| {
-                anyhow::anyhow!("no client to call the Webhook authorization: --authorization-mode=Webhook needs an API server")
-            })?),
+            AuthorizationMode::Webhook => {
+                let client = client.ok_or_else(|| {
+                    anyhow::anyhow!("no client to call the Webhook authorization: --authorization-mode=Webhook needs an API server")
+                })?;
+                Some(client::delegated::SubjectAccessReviewAuthorizer::new(
+                    client,
+                    config.authorization.cache_authorized_ttl,
+                    config.authorization.cache_unauthorized_ttl,
+                ))
+            }
         };
         Ok(KubeletAuth {
             authentication,
@@ -125,43 +128,33 @@ impl KubeletAuth {
             .authenticate(&credentials)
             .await
             .map_err(|_| Refusal::Unauthorized)?;
-        let Some(client) = &self.reviews else {
+        let Some(reviews) = &self.reviews else {
             return Ok(user);
         };
         let verb = verb(method);
         let subresource = subresource(path);
-        let review = SubjectAccessReview {
-            spec: SubjectAccessReviewSpec {
-                user: Some(user.name.clone()),
-                uid: (!user.uid.is_empty()).then(|| user.uid.clone()),
-                groups: (!user.groups.is_empty()).then(|| user.groups.clone()),
-                extra: (!user.extra.is_empty()).then(|| user.extra.clone()),
-                resource_attributes: Some(ResourceAttributes {
-                    verb: Some(verb.to_string()),
-                    version: Some("v1".into()),
-                    resource: Some("nodes".into()),
-                    subresource: Some(subresource.to_string()),
-                    name: Some(self.node_name.clone()),
-                    ..ResourceAttributes::default()
-                }),
-                non_resource_attributes: None,
-            },
-            ..SubjectAccessReview::default()
+        let spec = SubjectAccessReviewSpec {
+            user: Some(user.name.clone()),
+            uid: (!user.uid.is_empty()).then(|| user.uid.clone()),
+            groups: (!user.groups.is_empty()).then(|| user.groups.clone()),
+            extra: (!user.extra.is_empty()).then(|| user.extra.clone()),
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some(verb.to_string()),
+                version: Some("v1".into()),
+                resource: Some("nodes".into()),
+                subresource: Some(subresource.to_string()),
+                name: Some(self.node_name.clone()),
+                ..ResourceAttributes::default()
+            }),
+            non_resource_attributes: None,
         };
-        let answer = tokio::time::timeout(
-            REVIEW_TIMEOUT,
-            client.api::<SubjectAccessReview>(None).create(&review),
-        )
-        .await
-        .map_err(|_| "SubjectAccessReview timed out".to_string())
-        .and_then(|answer| answer.map_err(|err| err.to_string()))
-        .map_err(|err| {
+        let status = reviews.review(spec).await.map_err(|err| {
             Refusal::Failed(format!(
                 "Authorization error (user={}, verb={verb}, resource=nodes, subresource={subresource}): {err}",
                 user.name
             ))
         })?;
-        if answer.status.is_some_and(|s| s.allowed) {
+        if status.allowed {
             Ok(user)
         } else {
             Err(Refusal::Forbidden(format!(
