@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use e2e::containerd::{Containerd, BUSYBOX_IMAGE};
-use e2e::pods::{apply, condition, events_for, get_pod, wait_phase};
-use e2e::{free_port, wait_for, ApiServer, Backend, Daemon};
+use e2e::containerd::BUSYBOX_IMAGE;
+use e2e::pods::{apply, condition, events_for, get_pod, wait_phase, RealNode};
+use e2e::{wait_for, ApiServer};
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -30,47 +30,11 @@ fn ready(server: &ApiServer) -> Value {
 
 #[test]
 fn init_containers_probes_and_restarts_with_containerd() {
-    let containerd = Containerd::start();
-    if let Err(err) = containerd.write_bridge_conflist("10.88.0.0/24") {
-        panic!("{err:#}");
-    }
-    let server = ApiServer::start(Backend::Embedded);
-    let port = match free_port() {
-        Ok(port) => port,
-        Err(err) => panic!("{err:#}"),
-    };
-    let endpoint = format!("--container-runtime-endpoint={}", containerd.endpoint());
-    let root = server.work_dir().join("kubelet-root");
-    let root_flag = format!("--root-dir={}", root.display());
-    let port_flag = format!("--port={port}");
-    let _kubelet = Daemon::kubelet(
-        &server,
-        &[
-            endpoint.as_str(),
-            root_flag.as_str(),
-            port_flag.as_str(),
-            "--hostname-override=node1",
-            "--fail-swap-on=false",
-            "--anonymous-auth=true",
-            "--eviction-hard=memory.available<100Mi,nodefs.available<1%",
-        ],
-    );
-    server.kubectl([
-        "create",
-        "clusterrole",
-        "kubelet-api",
-        "--verb=get,create",
-        "--resource=nodes/proxy",
-    ]);
-    server.kubectl([
-        "create",
-        "clusterrolebinding",
-        "kubelet-api",
-        "--clusterrole=kubelet-api",
-        "--user=system:anonymous",
-    ]);
+    let node = RealNode::start();
+    node.allow_kubelet_api();
+    let server = &node.server;
     apply(
-        &server,
+        server,
         "app.yaml",
         &format!(
             r#"apiVersion: v1
@@ -107,7 +71,7 @@ spec:
 "#
         ),
     );
-    let pod = wait_phase(&server, "app", "Running", TIMEOUT);
+    let pod = wait_phase(server, "app", "Running", TIMEOUT);
     for init in pod["status"]["initContainerStatuses"]
         .as_array()
         .into_iter()
@@ -116,23 +80,23 @@ spec:
         assert_eq!(init["state"]["terminated"]["reason"], "Completed", "{init}");
     }
     // The init containers ran one after the other, in order, before the app.
-    assert_eq!(exec(&server, &["cat", "/tmp/order"]), "first\nsecond\n");
+    assert_eq!(exec(server, &["cat", "/tmp/order"]), "first\nsecond\n");
 
     // Readiness follows the probe: not ready, ready, not ready again.
-    assert_eq!(ready(&server), "False");
-    exec(&server, &["touch", "/tmp/ready"]);
+    assert_eq!(ready(server), "False");
+    exec(server, &["touch", "/tmp/ready"]);
     wait_for("app Ready", TIMEOUT, || {
-        (ready(&server) == "True").then_some(())
+        (ready(server) == "True").then_some(())
     });
-    exec(&server, &["rm", "/tmp/ready"]);
+    exec(server, &["rm", "/tmp/ready"]);
     wait_for("app not Ready", TIMEOUT, || {
-        (ready(&server) == "False").then_some(())
+        (ready(server) == "False").then_some(())
     });
 
     // The liveness probe fails: the container is killed and started again.
-    exec(&server, &["touch", "/tmp/die"]);
+    exec(server, &["touch", "/tmp/die"]);
     let status = wait_for("the restart", TIMEOUT, || {
-        let p = get_pod(&server, "app");
+        let p = get_pod(server, "app");
         let status = p["status"]["containerStatuses"][0].clone();
         (status["restartCount"].as_i64() >= Some(1) && status["state"]["running"].is_object())
             .then_some(status)
@@ -143,7 +107,7 @@ spec:
         "{status}"
     );
     assert!(last["finishedAt"].is_string(), "{status}");
-    let killing = events_for(&server, "app", "Killing");
+    let killing = events_for(server, "app", "Killing");
     assert!(
         killing
             .iter()
@@ -152,6 +116,6 @@ spec:
     );
     // The new container starts clean (no /tmp/die), so it stays alive.
     std::thread::sleep(Duration::from_secs(3));
-    let after = get_pod(&server, "app")["status"]["containerStatuses"][0].clone();
+    let after = get_pod(server, "app")["status"]["containerStatuses"][0].clone();
     assert_eq!(after["restartCount"], status["restartCount"], "{after}");
 }

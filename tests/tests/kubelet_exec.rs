@@ -11,9 +11,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use e2e::containerd::{Containerd, BUSYBOX_IMAGE};
-use e2e::pods::{apply, events_for, wait_phase};
-use e2e::{free_port, wait_for, ApiServer, Backend, Daemon, KubectlVersion};
+use e2e::containerd::BUSYBOX_IMAGE;
+use e2e::pods::{apply, events_for, wait_phase, RealNode};
+use e2e::{free_port, wait_for, ApiServer, KubectlVersion};
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -155,48 +155,11 @@ fn assert_no_fallback(output: &Output) {
 
 #[test]
 fn exec_attach_and_port_forward_reach_the_container() {
-    let containerd = Containerd::start();
-    if let Err(err) = containerd.write_bridge_conflist("10.88.0.0/24") {
-        panic!("{err:#}");
-    }
-    let server = ApiServer::start(Backend::Embedded);
-    let port = match free_port() {
-        Ok(port) => port,
-        Err(err) => panic!("{err:#}"),
-    };
-    let endpoint = format!("--container-runtime-endpoint={}", containerd.endpoint());
-    let root = server.work_dir().join("kubelet-root");
-    let root_flag = format!("--root-dir={}", root.display());
-    let port_flag = format!("--port={port}");
-    let _kubelet = Daemon::kubelet(
-        &server,
-        &[
-            endpoint.as_str(),
-            root_flag.as_str(),
-            port_flag.as_str(),
-            "--hostname-override=node1",
-            "--fail-swap-on=false",
-            "--anonymous-auth=true",
-        ],
-    );
-    // The apiserver reaches the kubelet as system:anonymous (no kubelet client certificate
-    // yet): exec and port-forward are nodes/proxy with verb create (POST) or get (WebSocket GET).
-    server.kubectl([
-        "create",
-        "clusterrole",
-        "kubelet-api",
-        "--verb=get,create",
-        "--resource=nodes/proxy",
-    ]);
-    server.kubectl([
-        "create",
-        "clusterrolebinding",
-        "kubelet-api",
-        "--clusterrole=kubelet-api",
-        "--user=system:anonymous",
-    ]);
+    let node = RealNode::start();
+    node.allow_kubelet_api();
+    let server = &node.server;
     apply(
-        &server,
+        server,
         "web.yaml",
         &format!(
             r#"apiVersion: v1
@@ -213,7 +176,7 @@ spec:
 "#
         ),
     );
-    wait_phase(&server, "web", "Running", TIMEOUT);
+    wait_phase(server, "web", "Running", TIMEOUT);
     // The node lists the runtime's images in its status, with their sizes.
     let image = wait_for("the node's images", TIMEOUT, || {
         let out = server.kubectl_unchecked(["get", "node", "node1", "-o", "json"]);
@@ -241,7 +204,7 @@ spec:
         ("Started", "Started container web".to_string()),
     ] {
         let events = wait_for(&format!("the {reason} event"), TIMEOUT, || {
-            let found = events_for(&server, "web", reason);
+            let found = events_for(server, "web", reason);
             (!found.is_empty()).then_some(found)
         });
         assert_eq!(events[0]["message"], message.as_str(), "{events:?}");
@@ -253,7 +216,7 @@ spec:
 
     // WebSocket v5 (kubectl 1.32's default): stdout, and the pod's hostname is its name.
     let out = exec(
-        &server,
+        server,
         KubectlVersion::V1_32,
         &[],
         &["-v=4", "web", "--", "cat", "/etc/hostname"],
@@ -265,7 +228,7 @@ spec:
 
     // stdout and stderr stay apart; the exit code comes back as kubectl's.
     let out = exec(
-        &server,
+        server,
         KubectlVersion::V1_32,
         &[],
         &["web", "--", "sh", "-c", "echo out; echo err >&2; exit 3"],
@@ -280,7 +243,7 @@ spec:
 
     // -i: stdin reaches the command and its end (v5's close of channel 0) ends `cat`.
     let out = kubectl_with_input(
-        &server,
+        server,
         KubectlVersion::V1_32,
         &[],
         &[
@@ -302,7 +265,7 @@ spec:
     // SPDY/3.1 (kubectl without WebSockets, and kubectl 1.27): passed through to containerd.
     let spdy = [("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")];
     let out = kubectl_with_input(
-        &server,
+        server,
         KubectlVersion::V1_32,
         &spdy,
         &["exec", "-i", "web", "--", "sh", "-c", "cat; exit 4"],
@@ -311,7 +274,7 @@ spec:
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "over spdy\n");
     let out = exec(
-        &server,
+        server,
         KubectlVersion::V1_27,
         &[],
         &["web", "--", "cat", "/etc/hostname"],
@@ -327,7 +290,7 @@ spec:
 
     // Errors: a container the pod does not have, a command that does not exist.
     let out = exec(
-        &server,
+        server,
         KubectlVersion::V1_32,
         &[],
         &["web", "-c", "nope", "--", "true"],
@@ -339,7 +302,7 @@ spec:
         text(&out.stderr)
     );
     let out = exec(
-        &server,
+        server,
         KubectlVersion::V1_32,
         &[],
         &["web", "--", "no-such-command"],
@@ -381,8 +344,8 @@ spec:
     );
 
     // port-forward: over the WebSocket tunnel (1.32's default), then plain SPDY.
-    let page = fetch_through_port_forward(&server, &[]);
+    let page = fetch_through_port_forward(server, &[]);
     assert!(page.starts_with("HTTP/1."), "{page}");
-    let page = fetch_through_port_forward(&server, &[("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")]);
+    let page = fetch_through_port_forward(server, &[("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")]);
     assert!(page.contains("hello from web"), "{page}");
 }

@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use e2e::containerd::{Containerd, BUSYBOX_IMAGE};
-use e2e::pods::{apply, events_for, wait_phase};
-use e2e::{free_port, wait_for, ApiServer, Backend, Daemon};
+use e2e::containerd::BUSYBOX_IMAGE;
+use e2e::pods::{apply, events_for, wait_phase, RealNode};
+use e2e::{wait_for, ApiServer};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -33,44 +33,9 @@ fn configmap_requests(server: &ApiServer, verb: &str) -> f64 {
 
 #[test]
 fn hooks_run_and_configmap_volumes_follow_their_source() {
-    let containerd = Containerd::start();
-    if let Err(err) = containerd.write_bridge_conflist("10.88.0.0/24") {
-        panic!("{err:#}");
-    }
-    let server = ApiServer::start(Backend::Embedded);
-    let port = match free_port() {
-        Ok(port) => port,
-        Err(err) => panic!("{err:#}"),
-    };
-    let endpoint = format!("--container-runtime-endpoint={}", containerd.endpoint());
-    let root = server.work_dir().join("kubelet-root");
-    let root_flag = format!("--root-dir={}", root.display());
-    let port_flag = format!("--port={port}");
-    let _kubelet = Daemon::kubelet(
-        &server,
-        &[
-            endpoint.as_str(),
-            root_flag.as_str(),
-            port_flag.as_str(),
-            "--hostname-override=node1",
-            "--fail-swap-on=false",
-            "--anonymous-auth=true",
-        ],
-    );
-    server.kubectl([
-        "create",
-        "clusterrole",
-        "kubelet-api",
-        "--verb=get,create",
-        "--resource=nodes/proxy",
-    ]);
-    server.kubectl([
-        "create",
-        "clusterrolebinding",
-        "kubelet-api",
-        "--clusterrole=kubelet-api",
-        "--user=system:anonymous",
-    ]);
+    let node = RealNode::start();
+    node.allow_kubelet_api();
+    let server = &node.server;
     let shared = server.work_dir().join("shared");
     if let Err(err) = std::fs::create_dir_all(&shared) {
         panic!("{err}");
@@ -84,7 +49,7 @@ fn hooks_run_and_configmap_volumes_follow_their_source() {
     // The main process ignores SIGTERM: only the SIGKILL at the end of the 6 s grace period
     // stops it, after the preStop hook.
     apply(
-        &server,
+        server,
         "hooks.yaml",
         &format!(
             r#"apiVersion: v1
@@ -115,7 +80,7 @@ spec:
             shared = shared.display()
         ),
     );
-    wait_phase(&server, "hooks", "Running", TIMEOUT);
+    wait_phase(server, "hooks", "Running", TIMEOUT);
     let post_start = std::fs::read_to_string(shared.join("post-start")).unwrap_or_default();
     assert_eq!(post_start, "started\n");
     assert!(!shared.join("pre-stop").exists());
@@ -123,7 +88,7 @@ spec:
     // The configMap's data, then its new data once it changes (the kubelet rewrites the
     // volume atomically while the container runs).
     let first = wait_for("the configMap in the container", TIMEOUT, || {
-        exec_cat(&server, "hooks", "/etc/settings/colour")
+        exec_cat(server, "hooks", "/etc/settings/colour")
     });
     assert_eq!(first, "blue");
     server.kubectl([
@@ -135,20 +100,20 @@ spec:
         r#"{"data":{"colour":"green","size":"L"}}"#,
     ]);
     wait_for("the configMap's update in the container", TIMEOUT, || {
-        (exec_cat(&server, "hooks", "/etc/settings/colour").as_deref() == Some("green"))
+        (exec_cat(server, "hooks", "/etc/settings/colour").as_deref() == Some("green"))
             .then_some(())
     });
     assert_eq!(
-        exec_cat(&server, "hooks", "/etc/settings/size").as_deref(),
+        exec_cat(server, "hooks", "/etc/settings/size").as_deref(),
         Some("L")
     );
     // The kubelet watches the configMap rather than reading it on every sync (once a second):
     // over 4 seconds it asks the API for it at most once.
-    let before = configmap_requests(&server, "GET");
+    let before = configmap_requests(server, "GET");
     std::thread::sleep(Duration::from_secs(4));
-    let after = configmap_requests(&server, "GET");
+    let after = configmap_requests(server, "GET");
     assert!(
-        configmap_requests(&server, "LIST") >= 1.0,
+        configmap_requests(server, "LIST") >= 1.0,
         "the kubelet's watch starts with a list"
     );
     assert!(
@@ -159,7 +124,7 @@ spec:
 
     // A failing postStart hook: reported, and the container is killed (and restarted).
     apply(
-        &server,
+        server,
         "bad-hook.yaml",
         &format!(
             r#"apiVersion: v1
@@ -180,7 +145,7 @@ spec:
         ),
     );
     let event = wait_for("the FailedPostStartHook event", TIMEOUT, || {
-        events_for(&server, "bad-hook", "FailedPostStartHook")
+        events_for(server, "bad-hook", "FailedPostStartHook")
             .into_iter()
             .next()
     });

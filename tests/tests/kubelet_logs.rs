@@ -8,9 +8,9 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use e2e::containerd::{Containerd, BUSYBOX_IMAGE};
-use e2e::pods::{apply, get_pod};
-use e2e::{free_port, wait_for, ApiServer, Backend, Daemon};
+use e2e::containerd::BUSYBOX_IMAGE;
+use e2e::pods::{apply, get_pod, RealNode};
+use e2e::{wait_for, ApiServer};
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -43,34 +43,13 @@ fn is_rfc3339_nano(stamp: &str) -> bool {
 
 #[test]
 fn kubectl_logs_reads_the_containers_output_through_the_kubelet() {
-    let containerd = Containerd::start();
-    if let Err(err) = containerd.write_bridge_conflist("10.88.0.0/24") {
-        panic!("{err:#}");
-    }
-    let server = ApiServer::start(Backend::Embedded);
-    let port = match free_port() {
-        Ok(port) => port,
-        Err(err) => panic!("{err:#}"),
-    };
-    let endpoint = format!("--container-runtime-endpoint={}", containerd.endpoint());
-    let root = server.work_dir().join("kubelet-root");
-    let root_flag = format!("--root-dir={}", root.display());
-    let port_flag = format!("--port={port}");
-    let _kubelet = Daemon::kubelet(
-        &server,
-        &[
-            endpoint.as_str(),
-            root_flag.as_str(),
-            port_flag.as_str(),
-            "--hostname-override=node1",
-            "--fail-swap-on=false",
-            // The apiserver has no kubelet client certificate yet: it comes as system:anonymous,
-            // which the kubelet's SubjectAccessReview (nodes/proxy) puts to the apiserver.
-            "--anonymous-auth=true",
-        ],
-    );
+    // The apiserver has no kubelet client certificate yet: it comes as system:anonymous, which
+    // the kubelet's SubjectAccessReview (nodes/proxy) puts to the apiserver.
+    let node = RealNode::start();
+    let server = &node.server;
+    let port = node.port;
     apply(
-        &server,
+        server,
         "web.yaml",
         &format!(
             r#"apiVersion: v1
@@ -122,16 +101,16 @@ spec:
     ]);
 
     // Plain: the container's output, a line each.
-    let text = logs_until(&server, &["web"], |t| t.contains("line 2\n"));
+    let text = logs_until(server, &["web"], |t| t.contains("line 2\n"));
     assert!(text.starts_with("line 0\nline 1\nline 2\n"), "{text}");
 
     // --tail=1: only the last line.
-    let text = logs_until(&server, &["web", "--tail=1"], |t| !t.is_empty());
+    let text = logs_until(server, &["web", "--tail=1"], |t| !t.is_empty());
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(line_number(&text).is_some(), "{text}");
 
     // --timestamps: an RFC3339Nano time and a space before each line.
-    let text = logs_until(&server, &["web", "--timestamps", "--tail=2"], |t| {
+    let text = logs_until(server, &["web", "--timestamps", "--tail=2"], |t| {
         t.lines().count() == 2
     });
     for line in text.lines() {
@@ -141,7 +120,7 @@ spec:
     }
 
     // -f: kubectl keeps streaming and sees a line written after it started.
-    let last = logs_until(&server, &["web", "--tail=1"], |t| !t.is_empty());
+    let last = logs_until(server, &["web", "--tail=1"], |t| !t.is_empty());
     let last = line_number(&last).unwrap_or(0);
     let mut follow = server.kubectl_command(e2e::KubectlVersion::V1_32);
     follow
@@ -183,7 +162,7 @@ spec:
 
     // A multi-container pod needs -c; a pod without a node has no logs yet.
     apply(
-        &server,
+        server,
         "multi.yaml",
         &format!(
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: multi, namespace: default}}\nspec:\n  containers:\n  - name: a\n    image: {BUSYBOX_IMAGE}\n  - name: b\n    image: {BUSYBOX_IMAGE}\n"
@@ -212,7 +191,7 @@ spec:
 
     // --previous: the output of the run before the restart.
     apply(
-        &server,
+        server,
         "restarter.yaml",
         &format!(
             r#"apiVersion: v1
@@ -230,12 +209,12 @@ spec:
         ),
     );
     wait_for("restarter restarted", TIMEOUT, || {
-        let p = get_pod(&server, "restarter");
+        let p = get_pod(server, "restarter");
         (p["status"]["containerStatuses"][0]["restartCount"].as_u64() >= Some(1)).then_some(())
     });
-    let previous = logs_until(&server, &["restarter", "--previous"], |t| {
+    let previous = logs_until(server, &["restarter", "--previous"], |t| {
         t.starts_with("run at ")
     });
-    let current = logs_until(&server, &["restarter"], |t| t.starts_with("run at "));
+    let current = logs_until(server, &["restarter"], |t| t.starts_with("run at "));
     assert_ne!(previous, current);
 }

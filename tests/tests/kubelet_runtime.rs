@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use e2e::containerd::{Containerd, BUSYBOX_IMAGE};
-use e2e::pods::{apply, condition, get_pod, node_ready, wait_phase};
-use e2e::{free_port, wait_for, ApiServer, Backend, Daemon};
+use e2e::containerd::BUSYBOX_IMAGE;
+use e2e::pods::{apply, condition, get_pod, node_ready, wait_phase, RealNode};
+use e2e::{wait_for, ApiServer};
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -23,45 +23,23 @@ fn node_condition(server: &ApiServer, node: &str, kind: &str) -> Value {
 
 #[test]
 fn missing_commands_and_a_runtime_that_goes_away() {
-    let mut containerd = Containerd::start();
-    if let Err(err) = containerd.write_bridge_conflist("10.88.0.0/24") {
-        panic!("{err:#}");
-    }
-    let server = ApiServer::start(Backend::Embedded);
-    let endpoint = format!("--container-runtime-endpoint={}", containerd.endpoint());
-    let root = server.work_dir().join("kubelet-root");
-    let root_flag = format!("--root-dir={}", root.display());
-    let port = match free_port() {
-        Ok(port) => port,
-        Err(err) => panic!("{err:#}"),
-    };
-    let port_flag = format!("--port={port}");
-    let _kubelet = Daemon::kubelet(
-        &server,
-        &[
-            endpoint.as_str(),
-            root_flag.as_str(),
-            "--hostname-override=node1",
-            "--fail-swap-on=false",
-            port_flag.as_str(),
-            "--eviction-hard=memory.available<100Mi,nodefs.available<1%",
-        ],
-    );
-    node_ready(&server, "node1", TIMEOUT);
+    let mut node = RealNode::start();
+    let server = &node.server;
+    node_ready(server, "node1", TIMEOUT);
     let pod = |name: &str, command: &str| {
         format!(
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  nodeName: node1\n  automountServiceAccountToken: false\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    image: {BUSYBOX_IMAGE}\n    command: {command}\n"
         )
     };
-    apply(&server, "steady.yaml", &pod("steady", "[sleep, '3600']"));
-    apply(&server, "typo.yaml", &pod("typo", "[no-such-command]"));
-    let steady = wait_phase(&server, "steady", "Running", TIMEOUT);
+    apply(server, "steady.yaml", &pod("steady", "[sleep, '3600']"));
+    apply(server, "typo.yaml", &pod("typo", "[no-such-command]"));
+    let steady = wait_phase(server, "steady", "Running", TIMEOUT);
     let steady_id = steady["status"]["containerStatuses"][0]["containerID"].clone();
 
     // The missing command: the runtime's StartError (exit code 128 and its message) as the
     // last state, then CrashLoopBackOff.
     let typo = wait_for("typo in CrashLoopBackOff", TIMEOUT, || {
-        let p = get_pod(&server, "typo");
+        let p = get_pod(server, "typo");
         let status = &p["status"]["containerStatuses"][0];
         (status["state"]["waiting"]["reason"] == "CrashLoopBackOff").then(|| status.clone())
     });
@@ -73,12 +51,12 @@ fn missing_commands_and_a_runtime_that_goes_away() {
         message.contains("no-such-command") && message.contains("not found"),
         "{message}"
     );
-    assert_eq!(get_pod(&server, "typo")["status"]["phase"], "Running");
+    assert_eq!(get_pod(server, "typo")["status"]["phase"], "Running");
 
     // containerd goes away: the node says why it is not ready.
-    containerd.kill();
+    node.containerd.kill();
     let ready = wait_for("node1 NotReady", TIMEOUT, || {
-        let c = node_condition(&server, "node1", "Ready");
+        let c = node_condition(server, "node1", "Ready");
         (c["status"] == "False").then_some(c)
     });
     assert_eq!(ready["reason"], "KubeletNotReady", "{ready}");
@@ -90,14 +68,14 @@ fn missing_commands_and_a_runtime_that_goes_away() {
     );
 
     // It comes back: Ready again, and the pod that ran before still runs, untouched.
-    if let Err(err) = containerd.restart() {
+    if let Err(err) = node.containerd.restart() {
         panic!("{err:#}");
     }
     wait_for("node1 Ready again", TIMEOUT, || {
-        (node_condition(&server, "node1", "Ready")["status"] == "True").then_some(())
+        (node_condition(server, "node1", "Ready")["status"] == "True").then_some(())
     });
     let after = wait_for("steady still ready", TIMEOUT, || {
-        let p = get_pod(&server, "steady");
+        let p = get_pod(server, "steady");
         (condition(&p, "Ready")["status"] == "True").then_some(p)
     });
     let status = &after["status"]["containerStatuses"][0];
