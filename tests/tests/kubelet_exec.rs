@@ -144,6 +144,51 @@ fn fetch_through_port_forward(server: &ApiServer, env: &[(&str, &str)]) -> Strin
     page
 }
 
+/// `kubectl exec -it web -- sh -c <script>` run under `script(1)`, so that kubectl's stdin is
+/// a terminal; what the terminal showed.
+fn exec_in_a_terminal(server: &ApiServer, command: &str) -> String {
+    let quote = |arg: &str| format!("'{}'", arg.replace('\'', r"'\''"));
+    let base = server.kubectl_command(KubectlVersion::V1_32);
+    let mut line = quote(&base.get_program().to_string_lossy());
+    for arg in base.get_args() {
+        line.push(' ');
+        line.push_str(&quote(&arg.to_string_lossy()));
+    }
+    for arg in ["exec", "-it", "web", "--", "sh", "-c", command] {
+        line.push(' ');
+        line.push_str(&quote(arg));
+    }
+    let mut terminal = std::process::Command::new("script");
+    terminal
+        .args(["-qec", line.as_str(), "/dev/null"])
+        .env_clear()
+        .current_dir(server.work_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in base.get_envs() {
+        if let Some(value) = value {
+            terminal.env(key, value);
+        }
+    }
+    let child = match terminal.spawn() {
+        Ok(child) => child,
+        Err(err) => panic!("script(1): {err}"),
+    };
+    match wait_output(child, TIMEOUT) {
+        Some(out) => {
+            assert!(
+                out.status.success(),
+                "{}{}",
+                text(&out.stdout),
+                text(&out.stderr)
+            );
+            text(&out.stdout)
+        }
+        None => panic!("kubectl exec -it did not finish in {TIMEOUT:?}"),
+    }
+}
+
 /// client-go logs (at -v=4) when its WebSocket attempt failed and it fell back to SPDY.
 fn assert_no_fallback(output: &Output) {
     let stderr = text(&output.stderr).to_lowercase();
@@ -281,6 +326,11 @@ spec:
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "web\n");
+
+    // -it: a terminal in the container (kubectl needs one of its own: `script` gives it a pty).
+    let out = exec_in_a_terminal(server, "tty; echo rows=$(stty size)");
+    assert!(out.contains("/dev/pts/"), "{out}");
+    assert!(out.contains("rows="), "{out}");
 
     // The Python client: WebSocket v4.
     let answer: Value = server.python("kubelet_exec.py", &["default", "web"]);
