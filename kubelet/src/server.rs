@@ -204,6 +204,8 @@ async fn route(server: &KubeletServer, req: Request<Incoming>) -> Response<Body>
         ),
         "/pods" | "/pods/" => pods(server).await,
         "/stats/summary" | "/stats/summary/" => stats::summary(server, &query).await,
+        "/metrics/resource" => stats::metrics(server, false).await,
+        "/metrics/cadvisor" => stats::metrics(server, true).await,
         _ => match path.strip_prefix("/containerLogs/") {
             Some(rest) => {
                 let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();

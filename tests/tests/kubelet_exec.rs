@@ -189,6 +189,17 @@ fn exec_in_a_terminal(server: &ApiServer, command: &str) -> String {
     }
 }
 
+/// GET `path` from the kubelet's HTTPS port as an anonymous client (its certificate is
+/// self-signed, so not verified).
+fn kubelet_get(port: u16, path: &str) -> Option<String> {
+    let out = std::process::Command::new("curl")
+        .args(["-sfk", "--max-time", "10"])
+        .arg(format!("https://127.0.0.1:{port}{path}"))
+        .output()
+        .ok()?;
+    out.status.success().then(|| text(&out.stdout))
+}
+
 /// client-go logs (at -v=4) when its WebSocket attempt failed and it fell back to SPDY.
 fn assert_no_fallback(output: &Output) {
     let stderr = text(&output.stderr).to_lowercase();
@@ -238,6 +249,48 @@ spec:
         image["sizeBytes"].as_i64().is_some_and(|s| s > 0),
         "{image}"
     );
+
+    // The kubelet's stats (nodes/stats, nodes/metrics), from containerd's container stats.
+    server.kubectl([
+        "create",
+        "clusterrole",
+        "kubelet-stats",
+        "--verb=get",
+        "--resource=nodes/stats,nodes/metrics",
+    ]);
+    server.kubectl([
+        "create",
+        "clusterrolebinding",
+        "kubelet-stats",
+        "--clusterrole=kubelet-stats",
+        "--user=system:anonymous",
+    ]);
+    let summary: Value = wait_for("the node's stats summary", TIMEOUT, || {
+        let body = kubelet_get(node.port, "/stats/summary")?;
+        let summary: Value = serde_json::from_str(&body).ok()?;
+        let web = summary["pods"]
+            .as_array()?
+            .iter()
+            .find(|p| p["podRef"]["name"] == "web")?
+            .clone();
+        web["containers"][0]["cpu"]["usageCoreNanoSeconds"]
+            .is_u64()
+            .then_some(summary)
+    });
+    assert_eq!(summary["node"]["nodeName"], "node1");
+    assert!(
+        summary["node"]["memory"]["workingSetBytes"].is_u64(),
+        "{summary}"
+    );
+    let metrics = wait_for("resource metrics", TIMEOUT, || {
+        kubelet_get(node.port, "/metrics/resource")
+            .filter(|m| m.contains("container_memory_working_set_bytes{container=\"web\",namespace=\"default\",pod=\"web\"}"))
+    });
+    assert!(
+        metrics.contains("node_cpu_usage_seconds_total "),
+        "{metrics}"
+    );
+    assert!(metrics.contains("resource_scrape_error 0"), "{metrics}");
 
     // The container's events, as `kubectl describe` lists them.
     for (reason, message) in [

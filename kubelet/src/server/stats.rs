@@ -8,6 +8,7 @@
 //! The node's filesystem (`node.fs`) is the one holding `--root-dir`. `node.runtime.imageFs`
 //! is left out: the server holds no CRI image service to ask.
 
+pub mod metrics;
 pub mod node;
 pub mod pods;
 pub mod types;
@@ -46,6 +47,38 @@ pub async fn summary(server: &KubeletServer, query: &str) -> Response<Body> {
             format!("Internal Error: {err}\n"),
         ),
     }
+}
+
+/// Serves `/metrics/resource` (`cadvisor` false) or `/metrics/cadvisor` from a CPU and
+/// memory summary.
+pub async fn metrics(server: &KubeletServer, cadvisor: bool) -> Response<Body> {
+    let built = build_summary(
+        &server.node_name,
+        &server.root_dir,
+        server.runtime.as_deref(),
+        true,
+    )
+    .await;
+    let text = match (&built, cadvisor) {
+        (Ok(summary), false) => metrics::resource(summary, false),
+        (Ok(summary), true) => metrics::cadvisor(summary),
+        (Err(err), false) => {
+            tracing::debug!(error = %err, "resource metrics");
+            let node = build_summary(&server.node_name, &server.root_dir, None, true).await;
+            metrics::resource(&node.unwrap_or_default(), true)
+        }
+        (Err(err), true) => {
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Internal Error: {err}\n"),
+            )
+        }
+    };
+    full(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        text,
+    )
 }
 
 /// The summary of this node: `fs_root` is a path on the kubelet's filesystem; without a
