@@ -58,7 +58,7 @@ pub fn spawn(shared: &Shared, spec: AgentSpec, stop: watch::Receiver<bool>) -> V
             .map(|dir| crate::static_pods::StaticPods {
                 dir,
                 node: name.clone(),
-                client: shared.client.clone(),
+                client: Some(shared.client.clone()),
                 agent: Arc::downgrade(&pods),
                 recorder: Some(recorder.clone()),
             });

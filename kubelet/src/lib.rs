@@ -158,6 +158,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     }
     if standalone {
         tracing::info!("No API server defined - no node status update will be sent");
+        start_standalone(&config, manager, &hostname, stop_rx);
     } else {
         start_agents(
             &options,
@@ -172,6 +173,45 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     serving::shutdown_signal().await;
     stop_tx.send_replace(true);
     Ok(())
+}
+
+/// A kubelet without an API server: only its static pods run (upstream's standalone mode,
+/// how a control plane's own static pods start before there is an apiserver).
+fn start_standalone(
+    config: &Arc<KubeletConfig>,
+    manager: Arc<kuberuntime::RuntimeManager>,
+    hostname: &str,
+    stop: watch::Receiver<bool>,
+) {
+    let Some(dir) = config.static_pod_path.clone() else {
+        return;
+    };
+    let pleg = pleg::Pleg::new(manager.clone());
+    tokio::spawn(pleg.clone().run(stop.clone()));
+    let status = status_manager::StatusManager::offline();
+    let agent = pods::PodAgent::new(
+        hostname,
+        config.node_ips.iter().map(|ip| ip.to_string()).collect(),
+        manager.clone(),
+        status,
+        Arc::new(volumes::VolumeManager::new(config.root_dir.clone(), None)),
+        None,
+    )
+    .with_pleg(pleg);
+    let agent = Arc::new(agent);
+    agent.start_standalone();
+    let static_pods = static_pods::StaticPods {
+        dir,
+        node: hostname.to_string(),
+        client: None,
+        agent: Arc::downgrade(&agent),
+        recorder: None,
+    };
+    tokio::spawn(async move {
+        // The loop holds the agent only weakly; this task keeps it alive.
+        let _agent = agent;
+        static_pods.run(stop).await;
+    });
 }
 
 /// The kubelet's own API on `--port` (only for a real node: hollow nodes share one process).

@@ -325,6 +325,18 @@ impl PodAgent {
         let informer = factory.informer_for::<Pod>(scope);
         let this = self.clone();
         informer.add_event_handler(None, move |event| this.handle(event));
+        self.wire_wakeups();
+        *self.services.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(factory.informer::<Service>());
+    }
+
+    /// Runs without an API server (a standalone kubelet): only static pods come.
+    pub fn start_standalone(self: &Arc<Self>) {
+        self.wire_wakeups();
+    }
+
+    /// Runtime changes and probe results wake the pod's worker.
+    fn wire_wakeups(self: &Arc<Self>) {
         // A runtime change (seen by the relist) wakes the pod's worker.
         if let Some(pleg) = &self.pleg {
             let weak = Arc::downgrade(self);
@@ -345,8 +357,6 @@ impl PodAgent {
                 }
             }
         }));
-        *self.services.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(factory.informer::<Service>());
     }
 
     /// How many pods have a worker.

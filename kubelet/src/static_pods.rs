@@ -185,7 +185,8 @@ pub fn mirror_pod(static_pod: &Pod, node: &Node) -> Pod {
 pub struct StaticPods {
     pub dir: PathBuf,
     pub node: String,
-    pub client: Client,
+    /// None: a standalone kubelet, whose static pods have no mirror pods.
+    pub client: Option<Client>,
     pub agent: Weak<PodAgent>,
     pub recorder: Option<CoreEventRecorder>,
 }
@@ -261,10 +262,13 @@ impl StaticPods {
         running: &BTreeMap<String, Arc<Pod>>,
         gone: &[Arc<Pod>],
     ) -> Result<(), client::Error> {
+        let Some(client) = &self.client else {
+            return Ok(());
+        };
         for pod in gone {
             let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
             let name = pod.metadata.name.as_deref().unwrap_or("");
-            let api: Api<Pod> = self.client.api(Some(namespace));
+            let api: Api<Pod> = client.api(Some(namespace));
             if let Some(mirror) = api.get_opt(name).await? {
                 if is_mirror(&mirror) {
                     self.delete_mirror(&api, &mirror).await?;
@@ -274,7 +278,7 @@ impl StaticPods {
         if running.is_empty() {
             return Ok(());
         }
-        let nodes: Api<Node> = self.client.api(None);
+        let nodes: Api<Node> = client.api(None);
         let Some(node) = nodes.get_opt(&self.node).await? else {
             // Not registered yet: next time.
             return Ok(());
@@ -282,7 +286,7 @@ impl StaticPods {
         for (uid, pod) in running {
             let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
             let name = pod.metadata.name.as_deref().unwrap_or("");
-            let api: Api<Pod> = self.client.api(Some(namespace));
+            let api: Api<Pod> = client.api(Some(namespace));
             let existing = api.get_opt(name).await?;
             let current = existing.filter(|m| {
                 let hash = m

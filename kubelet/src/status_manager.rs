@@ -32,7 +32,8 @@ struct Entry {
 
 /// The pods' statuses, keyed by uid.
 pub struct StatusManager {
-    client: Client,
+    /// None: a standalone kubelet with no API server, which keeps statuses to itself.
+    client: Option<Client>,
     entries: Mutex<HashMap<String, Entry>>,
     /// Static pods (by their own uid) and the uid of their mirror pod in the API, once known:
     /// a static pod's status is written to its mirror pod.
@@ -78,6 +79,16 @@ fn uid_of(pod: &Pod) -> Option<&str> {
 
 impl StatusManager {
     pub fn new(client: Client) -> Arc<StatusManager> {
+        StatusManager::with_client(Some(client))
+    }
+
+    /// A status manager for a kubelet without an API server: statuses are computed and kept,
+    /// never written.
+    pub fn offline() -> Arc<StatusManager> {
+        StatusManager::with_client(None)
+    }
+
+    fn with_client(client: Option<Client>) -> Arc<StatusManager> {
         Arc::new(StatusManager {
             client,
             entries: Mutex::default(),
@@ -199,7 +210,10 @@ impl StatusManager {
 
     /// Writes one pod's status; Ok(true) when the pod object is gone (deleted by us).
     async fn sync_one(&self, uid: &str, entry: &Entry) -> Result<bool, client::Error> {
-        let api: Api<Pod> = self.client.api(Some(&entry.namespace));
+        let Some(client) = &self.client else {
+            return Ok(false);
+        };
+        let api: Api<Pod> = client.api(Some(&entry.namespace));
         if let Some(diff) = merge_diff(&entry.acknowledged, &entry.status) {
             let patch = serde_json::json!({"metadata": {"uid": uid}, "status": diff});
             let patched = api

@@ -138,3 +138,117 @@ fn static_pods_run_from_files_and_mirror_into_the_api() {
     assert_eq!(api["status"]["phase"], "Running");
     assert_eq!(api["status"]["containerStatuses"][0]["restartCount"], 0);
 }
+
+/// The pod names of the containers running in `endpoint`'s runtime (by their CRI labels).
+fn running_pods(endpoint: &str) -> Vec<String> {
+    let endpoint = endpoint.to_string();
+    let worker = std::thread::spawn(move || -> Option<Vec<String>> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        rt.block_on(async move {
+            use cri::v1::{ContainerState, ListContainersRequest};
+            use cri::RuntimeService;
+            let runtime = cri::RemoteRuntime::new(&endpoint).ok()?;
+            let containers = runtime
+                .list_containers(ListContainersRequest::default())
+                .await
+                .ok()?
+                .containers;
+            Some(
+                containers
+                    .into_iter()
+                    .filter(|c| c.state == ContainerState::ContainerRunning as i32)
+                    .filter_map(|c| c.labels.get("io.kubernetes.pod.name").cloned())
+                    .collect(),
+            )
+        })
+    });
+    worker.join().ok().flatten().unwrap_or_default()
+}
+
+/// A kubelet with no API server at all (no kubeconfig): upstream's standalone mode, which
+/// runs only the static pods — how a control plane's static pods start before there is an
+/// apiserver.
+#[test]
+fn a_standalone_kubelet_runs_static_pods_on_containerd() {
+    let containerd = e2e::containerd::Containerd::start();
+    if let Err(err) = containerd.write_bridge_conflist("10.88.0.0/24") {
+        panic!("{err:#}");
+    }
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(err) => panic!("{err}"),
+    };
+    let manifests = dir.path().join("manifests");
+    if let Err(err) = std::fs::create_dir_all(&manifests) {
+        panic!("{err}");
+    }
+    let manifest = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: web}}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    image: {}\n    command: [sleep, '3600']\n",
+        e2e::containerd::BUSYBOX_IMAGE
+    );
+    if let Err(err) = std::fs::write(manifests.join("web.yaml"), manifest) {
+        panic!("{err}");
+    }
+    let port = match e2e::free_port() {
+        Ok(port) => port,
+        Err(err) => panic!("{err:#}"),
+    };
+    let log = match std::fs::File::create(dir.path().join("kubelet.log")) {
+        Ok(log) => log,
+        Err(err) => panic!("{err}"),
+    };
+    let log_err = match log.try_clone() {
+        Ok(log) => log,
+        Err(err) => panic!("{err}"),
+    };
+    let mut kubelet = match std::process::Command::new(e2e::binary("kubelet", "kubelet"))
+        .arg(format!(
+            "--container-runtime-endpoint={}",
+            containerd.endpoint()
+        ))
+        .arg(format!("--root-dir={}", dir.path().join("root").display()))
+        .arg(format!("--cert-dir={}", dir.path().join("certs").display()))
+        .arg(format!("--pod-manifest-path={}", manifests.display()))
+        .arg(format!("--port={port}"))
+        .args([
+            "--hostname-override=node1",
+            "--fail-swap-on=false",
+            "--healthz-port=0",
+        ])
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(err) => panic!("spawning the kubelet: {err}"),
+    };
+    let log_text = || std::fs::read_to_string(dir.path().join("kubelet.log")).unwrap_or_default();
+    let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for("the static pod running", TIMEOUT, || {
+            running_pods(&containerd.endpoint())
+                .iter()
+                .any(|p| p == "web-node1")
+                .then_some(())
+        });
+        // The manifest goes: so does the pod.
+        if let Err(err) = std::fs::remove_file(manifests.join("web.yaml")) {
+            panic!("{err}");
+        }
+        wait_for("the static pod stopped", TIMEOUT, || {
+            running_pods(&containerd.endpoint())
+                .is_empty()
+                .then_some(())
+        });
+    }));
+    let _ = kubelet.kill();
+    let _ = kubelet.wait();
+    if let Err(panic) = started {
+        eprintln!("--- kubelet log ---\n{}", log_text());
+        std::panic::resume_unwind(panic);
+    }
+}
