@@ -78,65 +78,101 @@ impl Webhooks {
             Some(u) => (u.name.clone(), u.groups.clone()),
             None => (String::new(), Vec::new()),
         };
+        let name = crate::object::name(obj).to_string();
+        let template = webhook::Request {
+            operation,
+            group: a.resource.group,
+            version: a.resource.version,
+            resource: a.resource.plural,
+            subresource: &a.subresource,
+            kind: a.resource.kind,
+            namespace: &namespace,
+            name: &name,
+            object: None,
+            old_object: old,
+            user: &user,
+            groups: &groups,
+            dry_run: false,
+            namespace_labels: labels.as_ref(),
+            cluster_scoped: !a.resource.namespaced,
+        };
         let mut current = obj.clone();
+        // Reinvocation (upstream's `reinvocationPolicy: IfNeeded`): a webhook that asked for it
+        // and ran before a later webhook changed the object is called once more at the end.
+        let mut step = 0usize;
+        let mut last_change: Option<usize> = None;
+        let mut if_needed: Vec<(usize, Value)> = Vec::new();
         for configuration in &configurations {
-            let name = crate::object::name(&current).to_string();
             let snapshot = current.clone();
             let request = webhook::Request {
-                operation,
-                group: a.resource.group,
-                version: a.resource.version,
-                resource: a.resource.plural,
-                subresource: &a.subresource,
-                kind: a.resource.kind,
-                namespace: &namespace,
-                name: &name,
                 object: Some(&snapshot),
-                old_object: old,
-                user: &user,
-                groups: &groups,
-                dry_run: false,
-                namespace_labels: labels.as_ref(),
-                cluster_scoped: !a.resource.namespaced,
+                ..template
             };
             let matched: Vec<Value> = webhook::matching(configuration, &request)
                 .into_iter()
                 .cloned()
                 .collect();
             for hook in matched {
-                let hook_name = hook
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                let object = current.clone();
-                let request = webhook::Request {
-                    object: Some(&object),
-                    ..request
-                };
-                let response = match call_blocking(&hook, &request) {
-                    Ok(response) => response,
-                    Err(err) if webhook::fails_closed(&hook) => {
-                        return Err(status_error(webhook::call_error_status(&hook_name, &err)))
+                step += 1;
+                if let Some(patched) = invoke(&hook, &request, &current, mutate)? {
+                    if patched != current {
+                        last_change = Some(step);
                     }
-                    Err(err) => {
-                        tracing::warn!(webhook = %hook_name, %err, "webhook call failed; failurePolicy Ignore");
-                        continue;
-                    }
-                };
-                if !response.allowed {
-                    return Err(status_error(webhook::denial_status(&hook_name, &response)));
+                    current = patched;
                 }
-                if let (true, Some(patch)) = (mutate, &response.patch) {
-                    current = patch::json_patch::apply(&object, patch).map_err(|err| {
-                        errors::internal(format!(
-                            "applying the patch of webhook {hook_name:?}: {err}"
-                        ))
-                    })?;
+                if mutate
+                    && hook.get("reinvocationPolicy").and_then(Value::as_str) == Some("IfNeeded")
+                {
+                    if_needed.push((step, hook));
+                }
+            }
+        }
+        if let Some(changed_at) = last_change {
+            for (_, hook) in if_needed.iter().filter(|(at, _)| *at < changed_at) {
+                if let Some(patched) = invoke(hook, &template, &current, mutate)? {
+                    current = patched;
                 }
             }
         }
         Ok(current)
+    }
+}
+
+/// Calls one webhook on `current`; its patched object (mutating webhooks), None when it has
+/// nothing to say or failed open.
+fn invoke(
+    hook: &Value,
+    request: &webhook::Request<'_>,
+    current: &Value,
+    mutate: bool,
+) -> ApiResult<Option<Value>> {
+    let hook_name = hook.get("name").and_then(Value::as_str).unwrap_or("");
+    let request = webhook::Request {
+        object: Some(current),
+        ..*request
+    };
+    let response = match call_blocking(hook, &request) {
+        Ok(response) => response,
+        Err(err) if webhook::fails_closed(hook) => {
+            return Err(status_error(webhook::call_error_status(hook_name, &err)))
+        }
+        Err(err) => {
+            tracing::warn!(webhook = %hook_name, %err, "webhook call failed; failurePolicy Ignore");
+            return Ok(None);
+        }
+    };
+    if !response.allowed {
+        return Err(status_error(webhook::denial_status(hook_name, &response)));
+    }
+    match (mutate, &response.patch) {
+        (true, Some(patch)) => patch::json_patch::apply(current, patch)
+            .map(Some)
+            .map_err(|err| {
+                errors::internal(format!(
+                    "applying the patch of webhook {hook_name:?}: {err}"
+                ))
+            }),
+        _ => Ok(None),
     }
 }
 

@@ -900,6 +900,7 @@ async fn webhook_server() -> (u16, String) {
                 };
                 let service = service_fn(|req: http::Request<hyper::body::Incoming>| async move {
                     use http_body_util::BodyExt;
+                    let path = req.uri().path().to_string();
                     let body = req.into_body().collect().await.unwrap().to_bytes();
                     let review: Value = serde_json::from_slice(&body).unwrap();
                     let uid = review["request"]["uid"].clone();
@@ -908,7 +909,27 @@ async fn webhook_server() -> (u16, String) {
                         .unwrap_or("")
                         .to_string();
                     let mut response = json!({"uid": uid, "allowed": true});
-                    if name == "denied" {
+                    let object = &review["request"]["object"];
+                    // /observe: records whether the object has the label /label adds;
+                    // /label: adds it (both replace the whole map, enough for the test).
+                    let patch = match path.as_str() {
+                        "/observe" => {
+                            let seen = object["metadata"]["labels"]["added"].is_string();
+                            Some(
+                                json!([{"op": "add", "path": "/metadata/annotations", "value": {"saw-label": seen.to_string()}}]),
+                            )
+                        }
+                        "/label" => Some(
+                            json!([{"op": "add", "path": "/metadata/labels", "value": {"added": "yes"}}]),
+                        ),
+                        _ => None,
+                    };
+                    if let Some(patch) = patch {
+                        response["patchType"] = json!("JSONPatch");
+                        response["patch"] = json!(
+                            base64::engine::general_purpose::STANDARD.encode(patch.to_string())
+                        );
+                    } else if name == "denied" {
                         response = json!({"uid": uid, "allowed": false, "status": {"code": 403, "message": "names like this are not welcome"}});
                     } else if name == "mutated" {
                         let patch = json!([{"op": "add", "path": "/metadata/labels", "value": {"touched-by": "webhook"}}]);
@@ -932,6 +953,52 @@ async fn webhook_server() -> (u16, String) {
         port,
         base64::engine::general_purpose::STANDARD.encode(ca.pem()),
     )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutating_webhooks_are_reinvoked_if_needed() {
+    let server = Server::start().await;
+    let (port, ca_bundle) = webhook_server().await;
+    let config = |name: &str, path: &str, resource: &str, policy: &str| {
+        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": name},
+            "webhooks": [{"name": format!("{name}.example.com"),
+                "clientConfig": {"url": format!("https://127.0.0.1:{port}{path}"), "caBundle": ca_bundle},
+                "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": [resource]}],
+                "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"],
+                "timeoutSeconds": 2, "reinvocationPolicy": policy}]})
+    };
+    // Configurations run in name order: the observer before the labeler. On configMaps the
+    // observer asks to be called again if needed; on secrets it does not.
+    let base = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations";
+    for body in [
+        config("a-observe-cm", "/observe", "configmaps", "IfNeeded"),
+        config("a-observe-secret", "/observe", "secrets", "Never"),
+        config("b-label", "/label", "configmaps", "Never"),
+        config("b-label-secret", "/label", "secrets", "Never"),
+    ] {
+        assert_eq!(server.call("POST", base, Some(body)).await.0, 201);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, created) = server
+        .call("POST", CMS, Some(configmap("observed", json!({}))))
+        .await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["metadata"]["labels"]["added"], "yes");
+    assert_eq!(
+        created["metadata"]["annotations"]["saw-label"], "true",
+        "the observer ran again after the labeler: {created}"
+    );
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "observed"}});
+    let (code, created) = server
+        .call("POST", "/api/v1/namespaces/default/secrets", Some(secret))
+        .await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["metadata"]["labels"]["added"], "yes");
+    assert_eq!(
+        created["metadata"]["annotations"]["saw-label"], "false",
+        "reinvocationPolicy Never: called once: {created}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
