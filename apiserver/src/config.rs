@@ -123,6 +123,11 @@ pub struct Options {
     #[arg(long)]
     pub encryption_provider_config: Option<PathBuf>,
 
+    /// Turns on aggregator routing requests to endpoint IP rather than cluster IP (also how
+    /// admission webhooks named by `clientConfig.service` are reached).
+    #[arg(long, default_value_t = false)]
+    pub enable_aggregator_routing: bool,
+
     /// Admission plugins to enable besides the default ones (e.g. NodeRestriction).
     #[arg(long, value_delimiter = ',')]
     pub enable_admission_plugins: Vec<String>,

@@ -99,6 +99,9 @@ pub struct Config {
     pub audit: auditing::AuditConfig,
     pub encryption_provider_config: Option<PathBuf>,
     pub enable_admission_plugins: Vec<String>,
+    /// Services (admission webhooks' `clientConfig.service`) are reached at an endpoint's
+    /// address rather than the cluster IP.
+    pub enable_aggregator_routing: bool,
     pub disable_admission_plugins: Vec<String>,
 }
 
@@ -153,6 +156,7 @@ impl Config {
             max_mutating_requests_inflight: o.max_mutating_requests_inflight,
             encryption_provider_config: o.encryption_provider_config.clone(),
             enable_admission_plugins: o.enable_admission_plugins.clone(),
+            enable_aggregator_routing: o.enable_aggregator_routing,
             disable_admission_plugins: o.disable_admission_plugins.clone(),
             audit: auditing::AuditConfig {
                 policy_file: o.audit_policy_file.clone(),
@@ -197,6 +201,7 @@ impl Config {
             audit: auditing::AuditConfig::default(),
             encryption_provider_config: None,
             enable_admission_plugins: Vec::new(),
+            enable_aggregator_routing: false,
             disable_admission_plugins: Vec::new(),
         }
     }
@@ -511,12 +516,17 @@ fn install_admission(
                         caches.clone(),
                     )))
             }
-            "MutatingAdmissionWebhook" => chain
-                .mutating
-                .push(Arc::new(webhooks::Webhooks::mutating(caches.clone()))),
-            "ValidatingAdmissionWebhook" => chain
-                .validating
-                .push(Arc::new(webhooks::Webhooks::validating(caches.clone()))),
+            "MutatingAdmissionWebhook" => chain.mutating.push(Arc::new(
+                webhooks::Webhooks::mutating(caches.clone(), config.enable_aggregator_routing),
+            )),
+            "ValidatingAdmissionWebhook" => {
+                chain
+                    .validating
+                    .push(Arc::new(webhooks::Webhooks::validating(
+                        caches.clone(),
+                        config.enable_aggregator_routing,
+                    )))
+            }
             "ResourceQuota" => chain
                 .validating
                 .push(Arc::new(quota::ResourceQuota::new(caches.clone()))),

@@ -19,18 +19,27 @@ use crate::resources::find;
 pub struct Webhooks {
     caches: Arc<Caches>,
     plural: &'static str,
+    resolver: Resolver,
 }
 
 impl Webhooks {
-    pub fn mutating(caches: Arc<Caches>) -> Webhooks {
+    pub fn mutating(caches: Arc<Caches>, endpoint_routing: bool) -> Webhooks {
         Webhooks {
+            resolver: Resolver {
+                caches: caches.clone(),
+                endpoint_routing,
+            },
             caches,
             plural: "mutatingwebhookconfigurations",
         }
     }
 
-    pub fn validating(caches: Arc<Caches>) -> Webhooks {
+    pub fn validating(caches: Arc<Caches>, endpoint_routing: bool) -> Webhooks {
         Webhooks {
+            resolver: Resolver {
+                caches: caches.clone(),
+                endpoint_routing,
+            },
             caches,
             plural: "validatingwebhookconfigurations",
         }
@@ -114,7 +123,7 @@ impl Webhooks {
                 .collect();
             for hook in matched {
                 step += 1;
-                if let Some(patched) = invoke(&hook, &request, &current, mutate)? {
+                if let Some(patched) = invoke(&hook, &request, &current, mutate, &self.resolver)? {
                     if patched != current {
                         last_change = Some(step);
                     }
@@ -129,7 +138,7 @@ impl Webhooks {
         }
         if let Some(changed_at) = last_change {
             for (_, hook) in if_needed.iter().filter(|(at, _)| *at < changed_at) {
-                if let Some(patched) = invoke(hook, &template, &current, mutate)? {
+                if let Some(patched) = invoke(hook, &template, &current, mutate, &self.resolver)? {
                     current = patched;
                 }
             }
@@ -145,13 +154,14 @@ fn invoke(
     request: &webhook::Request<'_>,
     current: &Value,
     mutate: bool,
+    resolver: &Resolver,
 ) -> ApiResult<Option<Value>> {
     let hook_name = hook.get("name").and_then(Value::as_str).unwrap_or("");
     let request = webhook::Request {
         object: Some(current),
         ..*request
     };
-    let response = match call_blocking(hook, &request) {
+    let response = match call_blocking(hook, &request, resolver) {
         Ok(response) => response,
         Err(err) if webhook::fails_closed(hook) => {
             return Err(status_error(webhook::call_error_status(hook_name, &err)))
@@ -179,6 +189,7 @@ fn invoke(
 fn call_blocking(
     hook: &Value,
     request: &webhook::Request<'_>,
+    resolver: &Resolver,
 ) -> Result<webhook::Response, webhook::Error> {
     let handle = tokio::runtime::Handle::current();
     if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
@@ -187,7 +198,68 @@ fn call_blocking(
             reason: "admission webhooks need the multi-threaded runtime".into(),
         });
     }
-    tokio::task::block_in_place(|| handle.block_on(webhook::call(hook, request)))
+    tokio::task::block_in_place(|| {
+        handle.block_on(webhook::call_resolved(hook, request, Some(resolver)))
+    })
+}
+
+/// Where a webhook's Service is reached (upstream's service resolvers): its cluster IP and
+/// port, or with `--enable-aggregator-routing` a ready endpoint's address and target port.
+pub struct Resolver {
+    caches: Arc<Caches>,
+    endpoint_routing: bool,
+}
+
+impl webhook::ServiceResolver for Resolver {
+    fn resolve(&self, namespace: &str, name: &str, port: u16) -> Result<(String, u16), String> {
+        let services = find("", "v1", "services").ok_or("services are not served")?;
+        let service = self
+            .caches
+            .object(services, namespace, name)
+            .ok_or_else(|| format!("service \"{name}\" not found"))?;
+        let service_port = service["spec"]["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["port"].as_u64() == Some(u64::from(port)))
+            .cloned()
+            .ok_or_else(|| format!("no service port {port} found for service \"{name}\""))?;
+        if !self.endpoint_routing {
+            let ip = service["spec"]["clusterIP"].as_str().unwrap_or("");
+            if ip.is_empty() || ip == "None" {
+                return Err(format!("service \"{name}\" has no cluster IP"));
+            }
+            return Ok((ip.to_string(), port));
+        }
+        let endpoints = find("", "v1", "endpoints").ok_or("endpoints are not served")?;
+        let object = self
+            .caches
+            .object(endpoints, namespace, name)
+            .ok_or_else(|| format!("endpoints \"{name}\" not found"))?;
+        let port_name = service_port["name"].as_str().unwrap_or("");
+        for subset in object["subsets"].as_array().into_iter().flatten() {
+            let ports: Vec<&Value> = subset["ports"].as_array().into_iter().flatten().collect();
+            let chosen = ports
+                .iter()
+                .find(|p| p["name"].as_str().unwrap_or("") == port_name)
+                .or_else(|| (ports.len() == 1).then(|| &ports[0]));
+            let Some(target) = chosen
+                .and_then(|p| p["port"].as_u64())
+                .and_then(|p| u16::try_from(p).ok())
+            else {
+                continue;
+            };
+            if let Some(ip) = subset["addresses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find_map(|a| a["ip"].as_str())
+            {
+                return Ok((ip.to_string(), target));
+            }
+        }
+        Err(format!("no endpoints available for service \"{name}\""))
+    }
 }
 
 fn status_error(status: Value) -> ApiError {

@@ -16,10 +16,15 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
+        Server::start_with(|_| {}).await
+    }
+
+    /// A server whose test configuration `adjust` changed first.
+    async fn start_with(adjust: impl FnOnce(&mut apiserver::Config)) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let running = apiserver::start(apiserver::Config::for_tests(dir.path()))
-            .await
-            .unwrap();
+        let mut config = apiserver::Config::for_tests(dir.path());
+        adjust(&mut config);
+        let running = apiserver::start(config).await.unwrap();
         let addr = running.insecure_addr.unwrap();
         Server {
             running: Some(running),
@@ -871,7 +876,11 @@ async fn webhook_server() -> (u16, String) {
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
-    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    let params = rcgen::CertificateParams::new(vec![
+        "127.0.0.1".to_string(),
+        "hook.default.svc".to_string(),
+    ])
+    .unwrap();
     let cert = params
         .signed_by(&key, &rcgen::Issuer::from_params(&ca_params, &ca_key))
         .unwrap();
@@ -953,6 +962,77 @@ async fn webhook_server() -> (u16, String) {
         port,
         base64::engine::general_purpose::STANDARD.encode(ca.pem()),
     )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_named_by_a_service_are_reached_through_its_endpoints() {
+    let server = Server::start_with(|c| c.enable_aggregator_routing = true).await;
+    let (port, ca_bundle) = webhook_server().await;
+    let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "hook"},
+        "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]}});
+    let endpoints = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "hook"},
+        "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": port}]}]});
+    assert_eq!(
+        server
+            .call("POST", "/api/v1/namespaces/default/services", Some(service))
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                "/api/v1/namespaces/default/endpoints",
+                Some(endpoints)
+            )
+            .await
+            .0,
+        201
+    );
+    let config = |name: &str, service_name: &str| {
+        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": name},
+            "webhooks": [{"name": format!("{name}.example.com"),
+                "clientConfig": {"service": {"namespace": "default", "name": service_name, "path": "/review", "port": 443}, "caBundle": ca_bundle},
+                "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}],
+                "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"], "timeoutSeconds": 2}]})
+    };
+    let base = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations";
+    assert_eq!(
+        server
+            .call("POST", base, Some(config("via-service", "hook")))
+            .await
+            .0,
+        201
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The certificate names hook.default.svc: TLS to the endpoint checks that name.
+    let (code, created) = server
+        .call("POST", CMS, Some(configmap("mutated", json!({}))))
+        .await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["metadata"]["labels"]["touched-by"], "webhook");
+
+    // A webhook whose Service does not exist fails closed, naming what it tried.
+    assert_eq!(
+        server
+            .call("POST", base, Some(config("zz-missing", "nosuch")))
+            .await
+            .0,
+        201
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, status) = server
+        .call("POST", CMS, Some(configmap("other", json!({}))))
+        .await;
+    assert_eq!(code, 500, "{status}");
+    let message = status["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("https://nosuch.default.svc:443/review")
+            && message.contains("service \"nosuch\" not found"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,14 +23,57 @@ const MAX_RESPONSE_BYTES: usize = 16 << 20;
 /// Whether the answer is a denial, and what a failure means, is the caller's to decide
 /// ([`crate::denial_status`], [`crate::fails_closed`]).
 pub async fn call(webhook: &Value, request: &Request<'_>) -> Result<Response, Error> {
+    call_resolved(webhook, request, None).await
+}
+
+/// Where a Service's traffic goes, as the apiserver resolves it: the Service's cluster IP and
+/// port (upstream's default), or one of its endpoints (`--enable-aggregator-routing`).
+pub trait ServiceResolver: Send + Sync {
+    /// The host and port to dial for port `port` of Service `namespace/name`.
+    fn resolve(&self, namespace: &str, name: &str, port: u16) -> Result<(String, u16), String>;
+}
+
+/// [`call`], with `clientConfig.service` resolved by `resolver`: the request goes to
+/// `https://<name>.<namespace>.svc:<port><path>` (the name the webhook's certificate must
+/// carry) at the address the resolver gives.
+pub async fn call_resolved(
+    webhook: &Value,
+    request: &Request<'_>,
+    resolver: Option<&dyn ServiceResolver>,
+) -> Result<Response, Error> {
     let client_config = webhook.get("clientConfig").unwrap_or(&Value::Null);
-    let url = match client_config.get("url").and_then(Value::as_str) {
-        Some(url) => url,
-        None if client_config.get("service").is_some_and(|s| !s.is_null()) => {
-            return Err(Error::ServiceNotSupported)
+    let service = client_config.get("service").filter(|s| !s.is_null());
+    let (url, dial) = match (client_config.get("url").and_then(Value::as_str), service) {
+        (Some(url), _) => (url.to_string(), None),
+        (None, Some(service)) => {
+            let Some(resolver) = resolver else {
+                return Err(Error::ServiceNotSupported);
+            };
+            let text = |field: &str| service.get(field).and_then(Value::as_str).unwrap_or("");
+            let (namespace, name) = (text("namespace"), text("name"));
+            let port = service
+                .get("port")
+                .and_then(Value::as_u64)
+                .and_then(|p| u16::try_from(p).ok())
+                .unwrap_or(443);
+            let path = match text("path") {
+                "" => "/".to_string(),
+                p if p.starts_with('/') => p.to_string(),
+                p => format!("/{p}"),
+            };
+            let url = format!("https://{name}.{namespace}.svc:{port}{path}");
+            let dial =
+                resolver
+                    .resolve(namespace, name, port)
+                    .map_err(|reason| Error::Transport {
+                        url: url.clone(),
+                        reason,
+                    })?;
+            (url, Some(dial))
         }
-        None => return Err(Error::NoClientConfig),
+        (None, None) => return Err(Error::NoClientConfig),
     };
+    let url = url.as_str();
     let seconds = webhook
         .get("timeoutSeconds")
         .and_then(Value::as_u64)
@@ -40,7 +83,8 @@ pub async fn call(webhook: &Value, request: &Request<'_>) -> Result<Response, Er
     // the URL with it.
     let separator = if url.contains('?') { '&' } else { '?' };
     let full_url = format!("{url}{separator}timeout={seconds}s");
-    let target = Target::parse(&full_url)?;
+    let mut target = Target::parse(&full_url)?;
+    target.dial = dial;
     let tls = tls_config(client_config)?;
     let uid = uuid::Uuid::new_v4().to_string();
     let body = review_request(request, &uid).to_string();
@@ -69,6 +113,8 @@ pub async fn call(webhook: &Value, request: &Request<'_>) -> Result<Response, Er
 struct Target {
     host: String,
     port: u16,
+    /// Where to connect instead of `host:port` (a resolved Service); TLS still names `host`.
+    dial: Option<(String, u16)>,
     authority: String,
     path_and_query: String,
 }
@@ -92,6 +138,7 @@ impl Target {
         Ok(Target {
             host: host.to_string(),
             port: authority.port_u16().unwrap_or(443),
+            dial: None,
             authority: authority.as_str().to_string(),
             path_and_query: uri
                 .path_and_query()
@@ -158,7 +205,11 @@ async fn post(
 ) -> Result<Bytes, PostError> {
     let transport = |e: &dyn std::fmt::Display| PostError::Transport(e.to_string());
     let server_name = ServerName::try_from(target.host.clone()).map_err(|e| transport(&e))?;
-    let tcp = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
+    let (dial_host, dial_port) = match &target.dial {
+        Some((host, port)) => (host.as_str(), *port),
+        None => (target.host.as_str(), target.port),
+    };
+    let tcp = tokio::net::TcpStream::connect((dial_host, dial_port))
         .await
         .map_err(|e| transport(&e))?;
     let stream = tokio_rustls::TlsConnector::from(tls)

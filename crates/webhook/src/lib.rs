@@ -12,7 +12,7 @@ mod matching;
 mod review;
 mod status;
 
-pub use client::call;
+pub use client::{call, call_resolved, ServiceResolver};
 pub use matching::matching;
 pub use review::{parse_review_response, review_request};
 pub use status::{call_error_status, denial_status, fails_closed};
@@ -60,7 +60,7 @@ pub struct Response {
 /// `ErrCallingWebhook` reasons, so `failed calling webhook "<name>": <error>` reads the same.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// `clientConfig.service` needs in-cluster service resolution we do not have.
+    /// `clientConfig.service` with no resolver to find the service's address.
     #[error("services are not supported yet")]
     ServiceNotSupported,
     #[error("webhook has neither clientConfig.url nor clientConfig.service")]
