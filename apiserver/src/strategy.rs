@@ -21,7 +21,9 @@ pub fn prepare_for_create(resource: &Resource, obj: &mut Value, uid: String, now
     } else {
         m.remove("generation");
     }
-    if resource.has_status() {
+    // Nodes keep the status they are registered with (upstream's node strategy does not clear
+    // it: the kubelet sends capacity and addresses in its create).
+    if resource.has_status() && !(resource.group.is_empty() && resource.kind == "Node") {
         reset_status(resource, obj);
     }
     match (resource.group, resource.kind) {
@@ -111,6 +113,20 @@ pub fn prepare_for_update(resource: &Resource, part: Part, new: Value, old: &Val
             // Status writes may still move ownership bookkeeping.
             if let Some(fields) = meta(&new).and_then(|m| m.get("managedFields")) {
                 meta_mut(&mut out).insert("managedFields".into(), fields.clone());
+            }
+            // Upstream resets only the spec on nodes/status and pods/status (and, for pods, the
+            // owner references): labels and annotations written there are kept.
+            if resource.group.is_empty() && matches!(resource.kind, "Node" | "Pod") {
+                for key in ["labels", "annotations"] {
+                    match meta(&new).and_then(|m| m.get(key)) {
+                        Some(value) => {
+                            meta_mut(&mut out).insert(key.into(), value.clone());
+                        }
+                        None => {
+                            meta_mut(&mut out).remove(key);
+                        }
+                    }
+                }
             }
             out
         }
@@ -283,6 +299,21 @@ pub fn qos_class(pod: &Value) -> &'static str {
 mod tests {
     use super::*;
     use crate::resources::find;
+
+    #[test]
+    fn node_and_pod_status_writes_keep_labels_and_annotations() {
+        let node = crate::resources::find("", "v1", "nodes").unwrap();
+        let old = json!({"metadata": {"name": "n", "uid": "u", "labels": {"a": "1"}}, "spec": {"podCIDR": "10.0.0.0/24"}, "status": {}});
+        let new = json!({"metadata": {"name": "n", "uid": "x", "labels": {"a": "2"}, "annotations": {"k": "v"}}, "spec": {}, "status": {"phase": "Running"}});
+        let out = prepare_for_update(node, Part::Status, new, &old);
+        assert_eq!(out["metadata"]["labels"]["a"], "2");
+        assert_eq!(out["metadata"]["annotations"]["k"], "v");
+        assert_eq!(out["metadata"]["uid"], "u");
+        assert_eq!(out["spec"]["podCIDR"], "10.0.0.0/24");
+        let mut created = json!({"metadata": {"name": "n"}, "status": {"capacity": {"cpu": "2"}}});
+        prepare_for_create(node, &mut created, "u".into(), "2026-01-01T00:00:00Z");
+        assert_eq!(created["status"]["capacity"]["cpu"], "2");
+    }
 
     #[test]
     fn generation_moves_only_with_the_spec() {

@@ -292,7 +292,9 @@ fn hundred_hollow_nodes_run_in_one_process() {
         &["--hollow-nodes=100", "--hostname-override=hollow"],
     );
     let ready = wait_for("100 Ready hollow nodes", Duration::from_secs(120), || {
-        let out = server.kubectl_stdout(["get", "nodes", "--no-headers"]);
+        // Before the first node registers kubectl says "No resources found" on stderr.
+        let out = server.kubectl_unchecked(["get", "nodes", "--no-headers"]);
+        let out = String::from_utf8_lossy(&out.stdout);
         let ready: Vec<String> = out
             .lines()
             .filter(|l| l.split_whitespace().nth(1) == Some("Ready"))
