@@ -161,6 +161,21 @@ fn invoke(
         object: Some(current),
         ..*request
     };
+    match webhook::conditions::evaluate(hook, &request) {
+        Ok(webhook::conditions::Decision::Call) => {}
+        Ok(webhook::conditions::Decision::Skip(condition)) => {
+            tracing::debug!(webhook = %hook_name, %condition, "matchCondition false; webhook skipped");
+            return Ok(None);
+        }
+        Err(err) => {
+            let err = webhook::Error::MatchCondition(err);
+            if webhook::fails_closed(hook) {
+                return Err(status_error(webhook::call_error_status(hook_name, &err)));
+            }
+            tracing::warn!(webhook = %hook_name, %err, "matchCondition failed; failurePolicy Ignore");
+            return Ok(None);
+        }
+    }
     let response = match call_blocking(hook, &request, resolver) {
         Ok(response) => response,
         Err(err) if webhook::fails_closed(hook) => {

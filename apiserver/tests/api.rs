@@ -1036,6 +1036,92 @@ async fn webhooks_named_by_a_service_are_reached_through_its_endpoints() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_called_only_when_their_match_conditions_hold() {
+    let server = Server::start().await;
+    let (port, ca_bundle) = webhook_server().await;
+    let config = |name: &str, expression: &str, policy: &str| {
+        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": name},
+            "webhooks": [{"name": format!("{name}.example.com"),
+                "clientConfig": {"url": format!("https://127.0.0.1:{port}/review"), "caBundle": ca_bundle},
+                "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}],
+                "matchConditions": [{"name": "cond", "expression": expression}],
+                "failurePolicy": policy, "sideEffects": "None", "admissionReviewVersions": ["v1"], "timeoutSeconds": 2}]})
+    };
+    let base = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations";
+    let hooked = "has(object.metadata.labels) && has(object.metadata.labels.mode) && object.metadata.labels.mode == 'hook' && request.operation == 'CREATE'";
+    assert_eq!(
+        server
+            .call("POST", base, Some(config("a-cond", hooked, "Fail")))
+            .await
+            .0,
+        201
+    );
+    // An expression that cannot be evaluated on configMaps without spec: ignored here.
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                base,
+                Some(config("b-broken", "object.spec.x == 1", "Ignore"))
+            )
+            .await
+            .0,
+        201
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, created) = server
+        .call(
+            "POST",
+            CMS,
+            Some(configmap("mutated", json!({"mode": "plain"}))),
+        )
+        .await;
+    assert_eq!(code, 201, "{created}");
+    assert!(
+        created["metadata"]["labels"]["touched-by"].is_null(),
+        "condition false: not called: {created}"
+    );
+    let ns2 = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}});
+    assert_eq!(
+        server.call("POST", "/api/v1/namespaces", Some(ns2)).await.0,
+        201
+    );
+    let (code, created) = server
+        .call(
+            "POST",
+            "/api/v1/namespaces/other/configmaps",
+            Some(configmap("mutated", json!({"mode": "hook"}))),
+        )
+        .await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["metadata"]["labels"]["touched-by"], "webhook");
+
+    // The same broken expression with failurePolicy Fail refuses the request.
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                base,
+                Some(config("c-broken", "object.spec.x == 1", "Fail"))
+            )
+            .await
+            .0,
+        201
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, status) = server
+        .call("POST", CMS, Some(configmap("third", json!({}))))
+        .await;
+    assert_eq!(code, 500, "{status}");
+    let message = status["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("failed calling webhook \"c-broken.example.com\": failed to evaluate matchCondition \"cond\""),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutating_webhooks_are_reinvoked_if_needed() {
     let server = Server::start().await;
     let (port, ca_bundle) = webhook_server().await;

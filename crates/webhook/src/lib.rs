@@ -8,6 +8,7 @@
 //! application and reinvocation.
 
 mod client;
+pub mod conditions;
 mod matching;
 mod review;
 mod status;
@@ -78,4 +79,7 @@ pub enum Error {
     HttpStatus { code: u16, body: String },
     #[error("received invalid webhook response: {0}")]
     InvalidResponse(String),
+    /// A matchCondition that did not compile or evaluate ([`conditions`]).
+    #[error("{0}")]
+    MatchCondition(String),
 }
